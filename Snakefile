@@ -1,0 +1,27 @@
+# infcop: dense -> checkpointed IMP iterations -> evaluate -> tables and figures.
+# Thin rules: every job calls one `infcop` command; the science lives in the infcop package.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/dense.smk"
+include: "workflow/rules/imp.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+report: "workflow/report/workflow.rst"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

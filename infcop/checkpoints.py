@@ -1,0 +1,104 @@
+"""Atomic writes and validated, weights-only loads of models, epoch checkpoints and metrics."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from . import InfcopError
+
+MODEL_FORMAT = "infcop-model/1"
+EPOCH_FORMAT = "infcop-epoch/1"
+TICKET_FORMAT = "infcop-ticket/1"
+
+
+def _atomic(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def save_torch(obj, path) -> None:
+    _atomic(Path(path), lambda f: torch.save(obj, f))
+
+
+def save_json(obj, path) -> None:
+    _atomic(Path(path), lambda f: f.write((json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()))
+
+
+def save_text(text: str, path) -> None:
+    _atomic(Path(path), lambda f: f.write(text.encode()))
+
+
+def load_json(path) -> dict:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InfcopError(f"missing file '{path}'") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InfcopError(f"'{path}' is not valid JSON (cut short or corrupt?): {exc}") from None
+
+
+def load_torch(path, expect_format: str, map_location="cpu") -> dict:
+    """weights_only load; anything else than an infcop file of `expect_format` is refused by name."""
+    path = Path(path)
+    if not path.is_file():
+        raise InfcopError(f"missing checkpoint '{path}'")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise InfcopError(f"'{path}' is not a readable checkpoint (cut short or corrupt?): "
+                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    if not isinstance(obj, dict) or obj.get("format") != expect_format:
+        got = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
+        raise InfcopError(f"'{path}' is not an {expect_format} checkpoint (found {got!r})")
+    return obj
+
+
+def load_model_file(path, dataset: str | None = None, arch: str | None = None, map_location="cpu") -> dict:
+    obj = load_torch(path, MODEL_FORMAT, map_location)
+    for key, want in (("dataset", dataset), ("arch", arch)):
+        if want is not None and obj["meta"].get(key) != want:
+            raise InfcopError(f"checkpoint '{path}' is for {key} '{obj['meta'].get(key)}', not '{want}'")
+    return obj
+
+
+def model_record(model, masks, meta: dict) -> dict:
+    return {"format": MODEL_FORMAT, "meta": meta,
+            "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "masks": {k: v.cpu() for k, v in masks.items()}}
+
+
+def build_from_record(obj: dict, device="cpu"):
+    from .models import build_model
+
+    meta = obj["meta"]
+    model = build_model(meta["arch"], meta["in_channels"], meta["num_classes"], meta["image_size"])
+    try:
+        model.load_state_dict(obj["state"])
+    except RuntimeError as exc:
+        raise InfcopError(f"checkpoint weights do not fit arch '{meta['arch']}': {str(exc).splitlines()[0]}") from None
+    return model.to(device), {k: v.to(device) for k, v in obj["masks"].items()}
+
+
+def load_ticket(path, device="cpu"):
+    """(model, masks, meta) of an exported sparse network; masked weights are already zero."""
+    obj = load_torch(path, TICKET_FORMAT)
+    model, masks = build_from_record(obj, device)
+    return model, masks, obj["meta"]

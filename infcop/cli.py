@@ -1,0 +1,153 @@
+"""The `infcop` command: one subcommand per pipeline stage. Heavy imports happen inside the commands so
+that `--help` and light commands start fast."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import InfcopError, __version__
+
+FIGURES = ("similarity", "connectivity", "gradient", "comparison", "accuracy", "epochs", "cost", "ablation")
+
+
+def _json_arg(text: str, what: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InfcopError(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InfcopError(f"{what} must be a JSON object")
+    return value
+
+
+def _settings(args) -> dict:
+    from .config import complete_settings, load_config, settings_of
+
+    if args.settings:
+        settings = _json_arg(args.settings, "--settings")
+    elif args.config:
+        settings = settings_of(load_config(args.config))
+    else:
+        raise InfcopError("give the run's settings: --config config.yaml or --settings '<json>'")
+    return complete_settings(settings)
+
+
+def _method(args) -> dict:
+    from .config import load_config
+
+    if args.method_spec:
+        return _json_arg(args.method_spec, "--method-spec")
+    if args.config:
+        methods = load_config(args.config)["methods"]
+        if args.method not in methods:
+            raise InfcopError(f"unknown method '{args.method}'; presets in {args.config}: {', '.join(methods)}")
+        return methods[args.method]
+    raise InfcopError("give the method's parameters: --config config.yaml or --method-spec '<json>'")
+
+
+def _common(p, method=False):
+    p.add_argument("--dataset", required=True, help="data set name (digits, mnist, fashion_mnist, cifar10, cifar100)")
+    p.add_argument("--arch", required=True, help="model registry name (small_cnn, resnet20, torchvision:<name>, ...)")
+    p.add_argument("--seed", required=True, type=int, help="random seed of the run (integer >= 0)")
+    p.add_argument("--config", help="experiment YAML to read settings (and method presets) from")
+    p.add_argument("--settings", help="settings as JSON ({data, dense, training, flows}); overrides --config")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    if method:
+        p.add_argument("--method", required=True, help="method name (a preset under 'methods')")
+        p.add_argument("--method-spec", help="the method preset as JSON; overrides --config")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="infcop", description=(
+        "Information Consistent Pruning: iterative magnitude pruning whose retraining stops when the "
+        "pruned network's information or gradient flow matches the dense network's."))
+    ap.add_argument("--version", action="version", version=f"infcop {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train-dense", help="train the dense network; save it, its init, val accuracy and flows")
+    _common(p)
+    p.add_argument("--out", required=True, help="output directory (writes model.pt, init.pt, metrics.json)")
+
+    p = sub.add_parser("imp-iteration", help="prune iteration k-1, rewind, retrain with stop; save iteration k")
+    _common(p, method=True)
+    p.add_argument("--iteration", required=True, type=int, help="k, the IMP iteration to produce (>= 1)")
+    p.add_argument("--dense", required=True, help="dense stage directory (model.pt, init.pt, metrics.json)")
+    p.add_argument("--previous", required=True, help="iteration k-1's directory (the dense one for k = 1)")
+    p.add_argument("--out", required=True, help="output directory (writes model.pt, metrics.json)")
+
+    p = sub.add_parser("ticket", help="export the run's final sparse network (retrained if final_epochs > 0)")
+    _common(p, method=True)
+    p.add_argument("--dense", required=True, help="dense stage directory")
+    p.add_argument("--last", required=True, help="the last IMP iteration's directory")
+    p.add_argument("--out", required=True, help="output directory (writes ticket.pt, ticket.json)")
+
+    p = sub.add_parser("evaluate", help="test accuracy and per-layer flows of every iteration of a run, as CSV")
+    _common(p, method=True)
+    p.add_argument("--dense", required=True, help="dense stage directory")
+    p.add_argument("--iterations", required=True, nargs="+", help="the run's iteration directories, in order")
+    p.add_argument("--out", required=True, help="run directory (writes evaluation.csv and layers.csv)")
+
+    p = sub.add_parser("tables", help="collect every run into tidy tables and the summary")
+    p.add_argument("--runs", required=True, nargs="+", help="method run directories")
+    p.add_argument("--methods", required=True, help="the method presets as JSON (name -> preset)")
+    p.add_argument("--out", required=True, help="tables directory")
+
+    p = sub.add_parser("plot", help="draw one figure from the tables (PDF and PNG)")
+    p.add_argument("figure", choices=FIGURES, help="which figure")
+    p.add_argument("--tables", required=True, help="tables directory")
+    p.add_argument("--out", required=True, help="PDF path; the PNG is written beside it")
+
+    p = sub.add_parser("summary", help="print the summary table (summary.md) of a results directory")
+    p.add_argument("results_dir", nargs="?", default="results", help="results directory (default: results)")
+
+    p = sub.add_parser("check-config", help="validate an experiment config without running anything")
+    p.add_argument("config", help="config YAML")
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        return _dispatch(args) or 0
+    except InfcopError as exc:
+        print(f"infcop {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args) -> int | None:
+    cmd = args.command
+    if cmd == "train-dense":
+        from .steps import train_dense
+        train_dense(args.dataset, args.arch, args.seed, _settings(args), args.out, args.threads)
+    elif cmd == "imp-iteration":
+        from .steps import imp_iteration
+        imp_iteration(args.dataset, args.arch, args.seed, args.method, _method(args), _settings(args),
+                      args.iteration, args.dense, args.previous, args.out, args.threads)
+    elif cmd == "ticket":
+        from .steps import export_ticket
+        export_ticket(args.dataset, args.arch, args.seed, args.method, _method(args), _settings(args),
+                      args.dense, args.last, args.out, args.threads)
+    elif cmd == "evaluate":
+        from .steps import evaluate
+        evaluate(args.dataset, args.arch, args.seed, args.method, _settings(args), args.dense,
+                 args.iterations, args.out, args.threads)
+    elif cmd == "tables":
+        from .tables import write_tables
+        write_tables(args.runs, _json_arg(args.methods, "--methods"), args.out)
+    elif cmd == "plot":
+        from .plots import make_figure
+        make_figure(args.figure, Path(args.tables), Path(args.out))
+    elif cmd == "summary":
+        path = Path(args.results_dir) / "tables" / "summary.md"
+        if not path.is_file():
+            raise InfcopError(f"no summary at '{path}'; build it with `snakemake results/tables/summary.md`")
+        print(path.read_text(), end="")
+    elif cmd == "check-config":
+        from .config import load_config
+        load_config(args.config)
+        print(f"{args.config}: OK")
+    return None

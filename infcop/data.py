@@ -1,0 +1,173 @@
+"""Datasets by name, held as tensors, split deterministically into train / validation / test."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import InfcopError
+
+TORCHVISION_SETS = {
+    "mnist": "MNIST",
+    "fashion_mnist": "FashionMNIST",
+    "cifar10": "CIFAR10",
+    "cifar100": "CIFAR100",
+}
+DATASETS = ("digits",) + tuple(TORCHVISION_SETS)
+# The test split of `digits` is fixed across seeds so that every seed is scored on the same images.
+DIGITS_TEST_FRACTION = 0.2
+DIGITS_TEST_SEED = 12345
+
+
+@dataclass
+class Split:
+    x: torch.Tensor  # float32, (N, C, H, W), normalised
+    y: torch.Tensor  # int64, (N,)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def to(self, device) -> "Split":
+        return Split(self.x.to(device), self.y.to(device))
+
+
+@dataclass
+class Dataset:
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int
+    augment: bool  # random crop + flip on training batches (CIFAR)
+
+    @property
+    def in_channels(self) -> int:
+        return self.train.x.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        return self.train.x.shape[-1]
+
+    def to(self, device) -> "Dataset":
+        return Dataset(self.name, self.train.to(device), self.val.to(device), self.test.to(device),
+                       self.num_classes, self.augment)
+
+
+def _carve(x: torch.Tensor, y: torch.Tensor, fraction: float, seed: int):
+    """Split off a `fraction` of (x, y), drawn with `seed`; returns (rest, carved)."""
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(len(y), generator=g)
+    n = int(round(len(y) * fraction))
+    held, rest = perm[:n].sort().values, perm[n:].sort().values
+    return Split(x[rest], y[rest]), Split(x[held], y[held])
+
+
+def _normalise(train_x: torch.Tensor, *others: torch.Tensor):
+    # Per-channel statistics of the training images only: no information from val/test leaks in.
+    mean = train_x.mean(dim=(0, 2, 3), keepdim=True)
+    std = train_x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    return [(t - mean) / std for t in (train_x, *others)]
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    y = torch.tensor(bunch.target, dtype=torch.int64)
+    train, test = _carve(x, y, DIGITS_TEST_FRACTION, DIGITS_TEST_SEED)
+    return train.x, train.y, test.x, test.y, 10, False
+
+
+def _torchvision(name: str, data_dir: Path, download: bool):
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, TORCHVISION_SETS[name])
+    root = Path(data_dir)
+    if not download and not root.is_dir():
+        raise InfcopError(
+            f"data set '{name}': data_dir '{root}' does not exist; put the {cls.__name__} files there "
+            f"(torchvision looks in '{root / cls.__name__}' or '{root}') or set data.download: true "
+            f"on a machine with internet access")
+    try:
+        parts = [cls(root=str(root), train=t, download=download) for t in (True, False)]
+    except Exception as exc:  # torchvision raises RuntimeError for missing files, others for corrupt ones
+        folder = root / cls.__name__ if name.startswith("mnist") or name == "fashion_mnist" else root
+        raise InfcopError(
+            f"data set '{name}': could not read it from '{folder}' ({type(exc).__name__}: {exc}); "
+            f"check the files there or set data.download: true to let torchvision fetch it") from None
+    out = []
+    for ds in parts:
+        data = ds.data
+        if isinstance(data, torch.Tensor):  # MNIST-like: (N, H, W) uint8
+            x = data.float().unsqueeze(1) / 255.0
+        else:  # CIFAR: numpy (N, H, W, C) uint8
+            x = torch.from_numpy(data).permute(0, 3, 1, 2).float() / 255.0
+        y = torch.as_tensor(ds.targets, dtype=torch.int64)
+        if len(y) == 0 or len(x) != len(y):
+            raise InfcopError(f"data set '{name}': files under '{root}' hold no usable images")
+        out += [x, y]
+    num_classes = 100 if name == "cifar100" else 10
+    return out[0], out[1], out[2], out[3], num_classes, name.startswith("cifar")
+
+
+def load_dataset(name: str, seed: int, val_fraction: float = 0.1, data_dir: str | Path = "data",
+                 download: bool = False) -> Dataset:
+    """Train / validation / test splits of `name`; the validation split is carved from the training
+    data with `seed`, so it differs between seeds while the test split never does."""
+    if name not in DATASETS:
+        raise InfcopError(f"unknown dataset '{name}'; known: {', '.join(DATASETS)}")
+    if not 0 < val_fraction < 1:
+        raise InfcopError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
+    if name == "digits":
+        tx, ty, sx, sy, k, aug = _digits()
+    else:
+        tx, ty, sx, sy, k, aug = _torchvision(name, Path(data_dir), download)
+    train, val = _carve(tx, ty, val_fraction, 1000 + seed)
+    trx, vx, sx = _normalise(train.x, val.x, sx)
+    return Dataset(name, Split(trx, train.y), Split(vx, val.y), Split(sx, sy), k, aug)
+
+
+def augment_batch(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Standard CIFAR augmentation on a batch already on its device: random crop after zero padding,
+    then random horizontal flip; vectorised, driven by `generator` so epochs are reproducible."""
+    b, c, h, w = x.shape
+    dev = x.device
+    shift = torch.randint(0, 2 * pad + 1, (2, b), generator=generator).to(dev)
+    flip = (torch.rand(b, generator=generator) < 0.5).to(dev)
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    rows = (torch.arange(h, device=dev)[None, :] + shift[0][:, None])  # (b, h)
+    cols = (torch.arange(w, device=dev)[None, :] + shift[1][:, None])  # (b, w)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    bi = torch.arange(b, device=dev)[:, None, None, None]
+    ci = torch.arange(c, device=dev)[None, :, None, None]
+    return padded[bi, ci, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def batches(split: Split, batch_size: int, generator: torch.Generator | None = None,
+            augment: bool = False):
+    """Yield (x, y) batches: shuffled by `generator` when given, in order otherwise. No workers: the
+    split is already a tensor (on the training device)."""
+    n = len(split)
+    if generator is not None:
+        order = torch.randperm(n, generator=generator).to(split.x.device)
+    else:
+        order = None
+    for start in range(0, n, batch_size):
+        if order is None:
+            xb, yb = split.x[start:start + batch_size], split.y[start:start + batch_size]
+        else:
+            idx = order[start:start + batch_size]
+            xb, yb = split.x[idx], split.y[idx]
+        if augment and generator is not None:
+            xb = augment_batch(xb, generator)
+        yield xb, yb
+
+
+def probe_split(train: Split, size: int, seed: int) -> Split:
+    """The fixed probe subset of the training split on which every flow is measured."""
+    size = min(size, len(train))
+    g = torch.Generator().manual_seed(2000 + seed)
+    idx = torch.randperm(len(train), generator=g)[:size].sort().values.to(train.x.device)
+    return Split(train.x[idx], train.y[idx])

@@ -1,0 +1,46 @@
+"""Explicit pruning masks: one boolean tensor per prunable weight (Conv2d/Linear weights only)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+Masks = dict  # parameter name -> bool tensor of the weight's shape
+
+
+def prunable(model: nn.Module) -> dict[str, nn.Parameter]:
+    """Conv and Linear weights by parameter name; biases and norm layers are never pruned."""
+    return {f"{n}.weight" if n else "weight": m.weight for n, m in model.named_modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear))}
+
+
+def full_masks(model: nn.Module) -> Masks:
+    return {n: torch.ones_like(p, dtype=torch.bool) for n, p in prunable(model).items()}
+
+
+def remaining_fraction(masks: Masks) -> float:
+    total = sum(m.numel() for m in masks.values())
+    return sum(int(m.sum()) for m in masks.values()) / total
+
+
+class MaskEnforcer:
+    """Keeps masked weights exactly zero: zeroes their gradients before the optimizer step (so momentum
+    and weight decay never move them) and the weights themselves after it."""
+
+    def __init__(self, model: nn.Module, masks: Masks):
+        params = prunable(model)
+        self.params = [params[n] for n in masks]
+        self.masks = [masks[n].to(params[n].device, params[n].dtype) for n in masks]
+
+    @torch.no_grad()
+    def apply_weights(self):
+        torch._foreach_mul_(self.params, self.masks)
+
+    @torch.no_grad()
+    def apply_grads(self):
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if len(grads) == len(self.params):
+            torch._foreach_mul_(grads, self.masks)
+        else:
+            for p, m in zip(self.params, self.masks):
+                if p.grad is not None:
+                    p.grad.mul_(m)
