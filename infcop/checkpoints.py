@@ -13,6 +13,8 @@ from . import InfcopError
 MODEL_FORMAT = "infcop-model/1"
 EPOCH_FORMAT = "infcop-epoch/1"
 TICKET_FORMAT = "infcop-ticket/1"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def _atomic(path: Path, write) -> None:
@@ -20,6 +22,7 @@ def _atomic(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

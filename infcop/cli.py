@@ -103,6 +103,11 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="print the summary table (summary.md) of a results directory")
     p.add_argument("results_dir", nargs="?", default="results", help="results directory (default: results)")
 
+    p = sub.add_parser("branch", help="print the first-iteration files of one method's runs, for "
+                       "`snakemake --forcerun $(infcop branch METHOD)` (reruns just that method's branch)")
+    p.add_argument("method", help="method name (a preset in experiment.methods)")
+    p.add_argument("--configfile", default="config.yaml", help="experiment config (default: config.yaml)")
+
     p = sub.add_parser("check-config", help="validate an experiment config without running anything")
     p.add_argument("config", help="config YAML")
     return ap
@@ -146,6 +151,16 @@ def _dispatch(args) -> int | None:
         if not path.is_file():
             raise InfcopError(f"no summary at '{path}'; build it with `snakemake results/tables/summary.md`")
         print(path.read_text(), end="")
+    elif cmd == "branch":
+        from .config import load_config
+        exp = load_config(args.configfile)["experiment"]
+        if args.method not in exp["methods"]:
+            raise InfcopError(f"method '{args.method}' is not run by {args.configfile}; its methods: "
+                              f"{', '.join(exp['methods'])}")
+        for d in exp["datasets"]:
+            for a in exp["archs"]:
+                for s in exp["seeds"]:
+                    print(f"results/{d}/{a}/seed{s}/{args.method}/iter1/model.pt")
     elif cmd == "check-config":
         from .config import load_config
         load_config(args.config)

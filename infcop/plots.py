@@ -496,9 +496,9 @@ def _similarity_page(ds, arch, method, ep, el, ly, it, info):
     ratios = np.array([1, 1.35, 1.35, 1.35, 1])
     col_w = (W - left - right - 4 * gap) * ratios / ratios.sum()
     col_x = left + np.concatenate([[0], np.cumsum(col_w + gap)[:-1]])
-    top, col_titles_h, row_title_h, ax_h, row_gap = 0.55, 0.22, 0.3, 1.35, 0.3
-    bottom_ticks = max(0.45, 0.034 * longest + 0.2) + 0.25
-    legend_h = 1.0
+    top, col_titles_h, row_title_h, ax_h, row_gap = 0.45, 0.25, 0.3, 1.35, 0.3
+    bottom_ticks = max(0.25, 0.022 * longest + 0.1) + 0.3
+    legend_h = 0.85
     H = top + col_titles_h + n * (row_title_h + ax_h + row_gap) + bottom_ticks + legend_h
     fig = Figure(figsize=(W, H))
     fig.suptitle(f"{ds} / {arch} — {method}: retraining after each IMP iteration "
@@ -509,7 +509,7 @@ def _similarity_page(ds, arch, method, ep, el, ly, it, info):
         return fig.add_axes((x / W, 1 - (y_top + h) / H, w / W, h / H))
 
     col_titles = ["flow distance to dense"] + [t for _, t, _, _ in _LAYER_METRICS] + ["validation accuracy"]
-    y = top + col_titles_h
+    y = top
     for r, k in enumerate(iters):
         last = r == n - 1
         rows = ep[ep["iteration"] == k]
@@ -521,7 +521,7 @@ def _similarity_page(ds, arch, method, ep, el, ly, it, info):
         rw_txt = f"{100 * rw.mean():.3g}% weights remaining" if rw.notna().any() else "remaining weights unknown"
         fig.text(0.1 / W, 1 - (y + row_title_h - 0.1) / H,
                  f"iteration {k} · {rw_txt} · {_stop_text(stops_k)}", fontsize=9, fontweight="bold")
-        y += row_title_h
+        y += row_title_h + (col_titles_h if r == 0 else 0.0)
         axes = [add_axes(col_x[j], y, col_w[j], ax_h) for j in range(5)]
         y += ax_h + row_gap
 
@@ -600,6 +600,9 @@ def _similarity_page(ds, arch, method, ep, el, ly, it, info):
             for ax, t in zip(axes, col_titles):
                 ax.set_title(t)
 
+    for ax in fig.axes:  # minor log ticks cost much drawing time on pages with ~75 axes
+        ax.minorticks_off()
+
     # legend + colorbar below the last row
     handles = []
     for kind in kinds:
@@ -615,7 +618,7 @@ def _similarity_page(ds, arch, method, ep, el, ly, it, info):
         handles.append(Line2D([], [], color=_STOP_COLOR, ls=":", label="accuracy stop target"))
     if n_seeds > 1:
         handles.append(Patch(color="black", alpha=_BAND_ALPHA, label="95% CI over seeds"))
-    y_leg = H - legend_h + 0.1
+    y_leg = H - legend_h
     fig.legend(handles=handles, loc="center left", ncol=3, frameon=False,
                bbox_to_anchor=(left / W, 1 - (y_leg + 0.4) / H))
     cax = add_axes(W * 0.62, y_leg + 0.3, W * 0.33, 0.16)

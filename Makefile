@@ -1,0 +1,36 @@
+# The two commands of the README: `make run` (set up, then the default workflow end to end) and
+# `make test` (set up, then every test). Both create .venv and install the package from pyproject.toml.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CORES ?= all
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: setup run test report rerun rulegraph clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(VENV)/bin/snakemake --cores $(CORES)
+
+test: setup
+	$(PY) -m pytest
+
+report: run
+	$(VENV)/bin/snakemake --cores $(CORES) --report results/report.html
+
+# make rerun METHOD=lth : rerun one method's iterations, evaluation, tables and figures only
+rerun: setup
+	@test -n "$(METHOD)" || { echo "usage: make rerun METHOD=<name>"; exit 2; }
+	$(VENV)/bin/snakemake --cores $(CORES) --forcerun $$($(VENV)/bin/infcop branch $(METHOD))
+
+rulegraph: setup
+	$(VENV)/bin/snakemake --rulegraph | dot -Tsvg > docs/rulegraph.svg
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,241 @@
+import json
+import pickle
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import fast_settings
+from infcop import InfcopError, load_ticket
+from infcop import steps as steps_mod
+from infcop.checkpoints import load_model_file, save_torch
+from infcop.masks import full_masks, prunable
+from infcop.models import build_model
+from infcop.steps import Env, Run, evaluate, export_ticket, imp_iteration, retrain, train_dense
+
+CIAP = {"pruner": {"name": "sap", "p": 1, "q": 2}, "stop": [{"name": "infoflow", "epsilon": 0.1},
+                                                           {"name": "accuracy", "delta": 0.0}]}
+LTH = {"pruner": {"name": "magnitude", "rate": 0.2}, "stop": ["budget"]}
+
+
+class Killed(Exception):
+    pass
+
+
+def _kill_after(monkeypatch, n_saves):
+    """Make the n-th epoch checkpoint write the last thing a 'killed' job does."""
+    real, count = steps_mod.save_torch, {"n": 0}
+
+    def save(obj, path):
+        real(obj, path)
+        if obj.get("format") == "infcop-epoch/1":
+            count["n"] += 1
+            if count["n"] == n_saves:
+                raise Killed()
+    monkeypatch.setattr(steps_mod, "save_torch", save)
+
+
+def _train(tmp_path, name, epochs, monkeypatch=None, kill_after=None):
+    settings = fast_settings(max_epochs=epochs)
+    run = Run("digits", "small_cnn", 0, "test", 1)
+    env = Env(run, settings)
+    torch.manual_seed(0)
+    model = build_model("small_cnn", 1, 10, 8)
+    masks = full_masks(model)
+    kw = dict(max_epochs=epochs, min_epochs=epochs, stops=[{"name": "budget"}], resume_path=tmp_path / name,
+              fp="fixed", measure=False)
+    if kill_after:
+        _kill_after(monkeypatch, kill_after)
+        with pytest.raises(Killed):
+            retrain(env, run, model, masks, **kw)
+        monkeypatch.undo()
+        torch.manual_seed(123)  # a fresh process: nothing carried over in memory
+        model = build_model("small_cnn", 1, 10, 8)
+        masks = full_masks(model)
+    hist = retrain(env, run, model, masks, **kw)["history"]
+    return model, hist
+
+
+def test_training_is_deterministic_on_cpu(tmp_path):
+    a, ha = _train(tmp_path, "a.pt", 2)
+    b, hb = _train(tmp_path, "b.pt", 2)
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert [h["train_loss"] for h in ha] == [h["train_loss"] for h in hb]
+
+
+def test_resume_from_epoch_checkpoint_equals_straight_run(tmp_path, monkeypatch):
+    straight, hs = _train(tmp_path, "s.pt", 6)
+    resumed, hr = _train(tmp_path, "r.pt", 6, monkeypatch, kill_after=3)
+    for (k, va), vb in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(va, vb), k
+    assert [h["train_loss"] for h in hs] == [h["train_loss"] for h in hr]
+
+
+@pytest.fixture(scope="module")
+def dense(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "dense"
+    train_dense("digits", "small_cnn", 0, fast_settings(), out)
+    return out
+
+
+def test_dense_stage_outputs(dense):
+    m = json.loads((dense / "metrics.json").read_text())
+    assert m["epochs_trained"] == 2 and m["remaining_weights"] == 1.0
+    assert len(m["connectivity"]) == len(m["layers"]) - 1 == 3 and len(m["gradflow"]) == 4
+    assert m["similarity"] == pytest.approx([1.0] * 4)
+    assert m["val_accuracy"] == max(e["val_accuracy"] for e in m["epochs"])
+    assert not (dense / "resume.pt").exists()
+    init, trained = load_model_file(dense / "init.pt"), load_model_file(dense / "model.pt")
+    assert not torch.equal(init["state"]["features.0.weight"], trained["state"]["features.0.weight"])
+
+
+def _iterate(dense, out, method, k, previous=None):
+    return imp_iteration("digits", "small_cnn", 0, "m", method, fast_settings(), k, dense, previous or dense, out)
+
+
+def test_imp_iteration_prunes_rewinds_retrains_and_records_every_epoch(dense, tmp_path):
+    m1 = _iterate(dense, tmp_path / "iter1", LTH, 1)
+    m2 = _iterate(dense, tmp_path / "iter2", LTH, 2, tmp_path / "iter1")
+    assert m1["remaining_weights"] == pytest.approx(0.8, abs=0.01)
+    assert m2["remaining_weights"] == pytest.approx(0.64, abs=0.01)
+    assert m1["stop_reason"] == "budget" and m1["epochs_trained"] == 2
+    e = m1["epochs"][0]
+    for key in ("train_loss", "val_accuracy", "connectivity", "gradflow", "similarity", "info_distance",
+                "grad_distance", "stopped", "stop_reason"):
+        assert key in e
+    obj = load_model_file(tmp_path / "iter2" / "model.pt")
+    for n, mask in obj["masks"].items():
+        assert torch.all(obj["state"][n][~mask] == 0)
+    saved = json.loads((tmp_path / "iter1" / "metrics.json").read_text())
+    assert saved["iteration"] == 1 and saved["method"] == "m"
+
+
+def test_rewind_dense_init_none(dense, tmp_path):
+    base = dict(LTH)
+    dense_state = load_model_file(dense / "model.pt")["state"]
+    init_state = load_model_file(dense / "init.pt")["state"]
+    for rewind, ref in (("dense", dense_state), ("init", init_state)):
+        # prune + rewind only: the surviving weights are the rewind point's
+        env = Env(Run("digits", "small_cnn", 0, "m", 1), fast_settings())
+        model, masks = env.load(load_model_file(dense / "model.pt"))
+        from infcop.pruners import prune
+        new = prune(model, masks, base["pruner"])
+        steps_mod._apply_rewind(steps_mod._rewind_state(dict(base, rewind=rewind), dense, "digits", "small_cnn"),
+                                new)(model)
+        w = prunable(model)["features.0.weight"]
+        assert torch.equal(w, ref["features.0.weight"] * new["features.0.weight"]), rewind
+
+
+def test_killed_iteration_resumes_and_matches_uninterrupted(dense, tmp_path, monkeypatch):
+    method = dict(LTH, max_epochs=3)
+    straight = _iterate(dense, tmp_path / "a", method, 1)
+    _kill_after(monkeypatch, 2)
+    with pytest.raises(Killed):
+        _iterate(dense, tmp_path / "b", method, 1)
+    monkeypatch.undo()
+    assert (tmp_path / "b" / "resume.pt").exists() and not (tmp_path / "b" / "metrics.json").exists()
+    resumed = _iterate(dense, tmp_path / "b", method, 1)
+    drop = ("train_seconds", "flow_seconds")
+    strip = lambda m: [{k: v for k, v in e.items() if k not in drop} for e in m["epochs"]]
+    assert strip(straight) == strip(resumed)
+    a = load_model_file(tmp_path / "a" / "model.pt")["state"]
+    b = load_model_file(tmp_path / "b" / "model.pt")["state"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_stale_epoch_checkpoint_from_other_settings_is_not_resumed(dense, tmp_path, monkeypatch):
+    _kill_after(monkeypatch, 1)
+    with pytest.raises(Killed):
+        _iterate(dense, tmp_path / "c", dict(LTH, max_epochs=3), 1)
+    monkeypatch.undo()
+    m = _iterate(dense, tmp_path / "c", dict(LTH, max_epochs=2), 1)  # other parameters: start afresh
+    assert m["epochs_trained"] == 2 and len(m["epochs"]) == 2
+
+
+def test_ciap_stops_on_a_named_criterion_and_evaluate_writes_tidy_csv(dense, tmp_path):
+    _iterate(dense, tmp_path / "iter1", CIAP, 1)
+    rows = evaluate("digits", "small_cnn", 0, "m", fast_settings(), dense, [tmp_path / "iter1"], tmp_path)
+    assert [r["iteration"] for r in rows] == [0, 1]
+    assert rows[0]["remaining_weights"] == 1.0 and rows[1]["remaining_weights"] < 1.0
+    header = (tmp_path / "evaluation.csv").read_text().splitlines()[0]
+    assert header.startswith("dataset,arch,method,seed,iteration,remaining_weights,test_accuracy")
+    layers = (tmp_path / "layers.csv").read_text().splitlines()
+    assert layers[0] == "dataset,arch,method,seed,iteration,metric,layer,layer_index,value"
+    assert len(layers) - 1 == 2 * (3 + 4 + 4)
+
+
+def test_ticket_is_loadable_with_one_call(dense, tmp_path):
+    _iterate(dense, tmp_path / "iter1", LTH, 1)
+    info = export_ticket("digits", "small_cnn", 0, "m", LTH, fast_settings(final_epochs=1), dense,
+                         tmp_path / "iter1", tmp_path)
+    model, masks, meta = load_ticket(tmp_path / "ticket.pt")
+    assert meta["arch"] == "small_cnn" and meta["dataset"] == "digits" and meta["final_epochs"] == 1
+    assert info["remaining_weights"] == pytest.approx(0.8, abs=0.01) and 0 < info["test_accuracy"] <= 1
+    for n, w in prunable(model).items():
+        assert torch.all(w[~masks[n]] == 0)
+
+
+def test_checkpoints_refuse_foreign_truncated_and_pickled_files(dense, tmp_path):
+    with pytest.raises(InfcopError, match="is for arch 'small_cnn', not 'mlp'"):
+        load_model_file(dense / "model.pt", arch="mlp")
+    with pytest.raises(InfcopError, match="is for dataset 'digits', not 'mnist'"):
+        load_model_file(dense / "model.pt", dataset="mnist")
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes((dense / "model.pt").read_bytes()[:1000])
+    with pytest.raises(InfcopError, match=str(cut)):
+        load_model_file(cut)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(InfcopError, match="is not an infcop-model/1 checkpoint"):
+        load_model_file(other)
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps(Killed()))
+    with pytest.raises(InfcopError, match="not a readable checkpoint"):
+        load_model_file(evil)
+
+
+def test_atomic_save_leaves_no_partial_file(tmp_path):
+    class Boom:
+        def __reduce__(self):
+            raise RuntimeError("boom")
+    target = tmp_path / "x.pt"
+    save_torch({"a": 1}, target)
+    with pytest.raises(RuntimeError):
+        save_torch({"a": Boom()}, target)
+    assert torch.load(target, weights_only=True) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.pt"]
+
+
+def test_divergence_names_run_and_epoch(dense, tmp_path):
+    with pytest.raises(InfcopError, match=r"dataset=digits arch=small_cnn method=m seed=0 iteration=1.*epoch 1"):
+        imp_iteration("digits", "small_cnn", 0, "m", LTH, fast_settings(lr=1e12), 1, dense, dense, tmp_path)
+
+
+def test_cli_help_explains_every_subcommand():
+    for cmd in ("train-dense", "imp-iteration", "ticket", "evaluate", "tables", "plot", "summary", "branch", "check-config"):
+        out = subprocess.run([sys.executable, "-m", "infcop", cmd, "--help"], capture_output=True, text=True)
+        assert out.returncode == 0 and "usage: infcop" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "infcop", "--help"], capture_output=True, text=True)
+    assert "imp-iteration" in out.stdout and "train-dense" in out.stdout
+
+
+def test_cli_by_hand_dense_iterations_evaluate(tmp_path):
+    settings = json.dumps(fast_settings())
+    spec = json.dumps(CIAP)
+    def cli(*args):
+        r = subprocess.run([sys.executable, "-m", "infcop", *args, "--dataset", "digits", "--arch", "small_cnn",
+                            "--seed", "0", "--settings", settings, "--threads", "1"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    cli("train-dense", "--out", str(tmp_path / "dense"))
+    prev = tmp_path / "dense"
+    for k in (1, 2):
+        cli("imp-iteration", "--method", "ciap", "--method-spec", spec, "--iteration", str(k), "--dense",
+            str(tmp_path / "dense"), "--previous", str(prev), "--out", str(tmp_path / f"iter{k}"))
+        prev = tmp_path / f"iter{k}"
+    cli("evaluate", "--method", "ciap", "--dense", str(tmp_path / "dense"), "--iterations", str(tmp_path / "iter1"),
+        str(tmp_path / "iter2"), "--out", str(tmp_path))
+    lines = (tmp_path / "evaluation.csv").read_text().splitlines()
+    remaining = [float(line.split(",")[5]) for line in lines[1:]]
+    assert remaining[0] == 1.0 and remaining[0] > remaining[1] > remaining[2]
