@@ -230,5 +230,5 @@ def load_config(path) -> dict:
     if unknown:
         raise InfcopError(f"config file '{path}': unknown top-level keys {unknown}; allowed: {', '.join(DEFAULTS)}")
     config = with_defaults(raw)
-    check_config(config, root=path.parent)
+    check_config(config)  # data_dir is relative to where the command runs, as in the workflow
     return config

@@ -354,9 +354,19 @@ def _percent_log_axis(ax, values, axis: str = "x", reverse: bool = False):
 def _maybe_log(ax, values, axis: str = "y", decades: float = 1.0):
     v = np.asarray([x for x in np.ravel(values) if np.isfinite(x)], float)
     if v.size and (v > 0).all() and v.max() / v.min() > 10 ** decades:
-        (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+        _log_axis(ax, axis)
         return True
     return False
+
+
+def _log_axis(ax, axis: str = "y"):
+    """Log scale with light minor ticks (at 2x and 5x, unlabelled: full minor ticks are slow to draw)."""
+    from matplotlib.ticker import LogLocator, NullFormatter
+
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+    a = ax.yaxis if axis == "y" else ax.xaxis
+    a.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+    a.set_minor_formatter(NullFormatter())
 
 
 def _int_ticks(ax, axis: str = "x"):
@@ -378,7 +388,9 @@ def _method_handles(order, colors, marker="o"):
 def _legend_below(fig, handles, ncol=None):
     if not handles:
         return
-    ncol = ncol or min(len(handles), 6)
+    if ncol is None:  # as many columns as fit the figure's width
+        widest = max(0.45 + 0.065 * len(str(h.get_label())) for h in handles)
+        ncol = max(1, min(len(handles), int(fig.get_figwidth() * 0.95 // widest)))
     fig.legend(handles=handles, loc="outside lower center", ncol=ncol, frameon=False)
 
 
@@ -656,38 +668,55 @@ def _layer_flow_figure(tables_dir: Path, metric: str, title: str, ylabel: str, x
     order = method_order(d["method"].unique())
     k_max = int(d["iteration"].max())
     cmap, norm, sm = _discrete_cmap(max(k_max, 1))
-    nr, nc = len(panels), len(order)
-    fig = _new_figure(max(2.9 * nc + 1.3, 6.0), 2.7 * nr + 1.0)
+    nc = min(len(order), 4)  # methods wrap onto several rows per (dataset, arch)
+    per_panel = int(math.ceil(len(order) / nc))
+    nr = len(panels) * per_panel
+    longest = max(len(str(v)) for v in d["layer"].unique())
+    fig = _new_figure(max(3.3 * nc + 1.3, 6.0), (2.2 + 0.05 * longest) * nr + 1.0)
     fig.suptitle(f"{title} at the end of each IMP iteration (mean over seeds)")
-    axes = fig.subplots(nr, nc, squeeze=False, sharey="row")
-    for r, (ds, arch) in enumerate(panels):
+    # no sharey: shared log axes make matplotlib's tick layout quadratic; limits are synced by hand
+    axes = fig.subplots(nr, nc, squeeze=False)
+    for p, (ds, arch) in enumerate(panels):
         pd_ = _sel(d, dataset=ds, arch=arch)
         names = dict(zip(pd_["layer_index"].astype(int), pd_["layer"].astype(str)))
         idx = sorted(names)
         dense = pd_[pd_["iteration"] == 0].groupby("layer_index", sort=True)["value"].mean()
-        logy = _maybe_log(axes[r, 0], pd_["value"], "y")
-        for c, m in enumerate(order):
+        means = pd_.groupby(["method", "iteration", "layer_index"])["value"].mean()
+        logy = _maybe_log(axes[p * per_panel, 0], means, "y")
+        v = means[np.isfinite(means)]
+        if logy:
+            ylim = (v.min() / 1.3, v.max() * 1.3)
+        else:
+            pad = 0.05 * (v.max() - v.min() or abs(v.max()) or 1.0)
+            ylim = (v.min() - pad, v.max() + pad)
+        for i, m in enumerate(order):
+            r, c = p * per_panel + i // nc, i % nc
             ax = axes[r, c]
             sub = _sel(pd_, method=m)
             a = sub[sub["iteration"] > 0].groupby(["iteration", "layer_index"], sort=True)["value"].mean()
             for k, g in a.reset_index().groupby("iteration", sort=True):
                 ax.plot(g["layer_index"], g["value"], color=cmap(norm(int(k))), lw=1.1, marker=".", ms=3)
             if len(dense):
-                ax.plot(dense.index, dense.values, color="black", ls="--", lw=1.5, zorder=5)
+                ax.plot(dense.index, dense.values, color="black", ls="--", lw=1.2, zorder=5)
             if sub.empty:
                 ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="0.4")
             if logy:
-                ax.set_yscale("log")
+                _log_axis(ax, "y")
+            ax.set_ylim(*ylim)
             ax.set_title(f"{ds} / {arch} — {m}", color=colors.get(m, "black"), fontweight="bold")
             ax.set_xticks(idx)
-            ax.set_xticklabels([names[i] for i in idx], rotation=40, ha="right", fontsize=6)
+            ax.set_xticklabels([names[j] for j in idx], rotation=40, ha="right", rotation_mode="anchor",
+                               fontsize=6)
             if idx:
                 ax.set_xlim(idx[0] - 0.3, idx[-1] + 0.3)
-            if r == nr - 1:
-                ax.set_xlabel(xlabel)
+            ax.set_xlabel(xlabel)
             if c == 0:
                 ax.set_ylabel(ylabel)
-    cb = fig.colorbar(sm, ax=axes, shrink=min(1.0, 0.9 / nr + 0.1) if nr > 1 else 0.9, aspect=25)
+            else:
+                ax.tick_params(labelleft=False)
+        for i in range(len(order), per_panel * nc):
+            axes[p * per_panel + i // nc, i % nc].set_axis_off()
+    cb = fig.colorbar(sm, ax=axes, shrink=min(0.9, 0.6 / nr + 0.3), aspect=25)
     cb.set_ticks(_colorbar_ticks(k_max))
     cb.set_label("IMP iteration")
     _legend_below(fig, [Line2D([], [], color="black", ls="--", label="dense network (iteration 0)")])
@@ -776,7 +805,7 @@ def comparison(tables_dir: Path):
     handles = _method_handles(order, colors)
     if np.isfinite(budget):
         handles.append(Line2D([], [], color="0.5", ls=":", label=f"epoch budget ({budget:g})"))
-    _legend_below(fig, handles, ncol=min(len(handles), 7))
+    _legend_below(fig, handles)
     return fig
 
 
@@ -826,7 +855,7 @@ def accuracy(tables_dir: Path):
         ax.set_title(_panel_title(ds, arch))
     handles = _method_handles(order, colors)
     handles.append(Line2D([], [], color="black", ls="--", label="dense network"))
-    _legend_below(fig, handles, ncol=min(len(handles), 7))
+    _legend_below(fig, handles)
     return fig
 
 
@@ -871,7 +900,7 @@ def epochs(tables_dir: Path):
     handles = [Patch(color=colors[m], label=m) for m in order]
     if np.isfinite(budget):
         handles.append(Line2D([], [], color="0.5", ls=":", label=f"epoch budget ({budget:g})"))
-    _legend_below(fig, handles, ncol=min(len(handles), 7))
+    _legend_below(fig, handles)
     return fig
 
 
@@ -1038,10 +1067,7 @@ def ablation(tables_dir: Path):
                     if a.empty:
                         continue
                     ax.plot(a["eps"], a["mean"], color=color, marker="o", ms=4)
-                    _band(ax, a["eps"], a["lo"], a["hi"], a["n"], color)
-                    if a["n"].max() > 1:
-                        ax.errorbar(a["eps"], a["mean"], yerr=np.vstack([a["mean"] - a["lo"], a["hi"] - a["mean"]]),
-                                    fmt="none", ecolor=color, elinewidth=0.8, capsize=2)
+                    _band(ax, a["eps"], a["lo"], a["hi"], a["n"], color, clip=(0, 100) if j == 0 else (0, None))
                     for b in base:
                         bv = _sel(per_seed, dataset=ds, arch=arch, method=b)[col].dropna()
                         if len(bv):
@@ -1054,11 +1080,12 @@ def ablation(tables_dir: Path):
             vals = [v for s in sweeps if s.parameter == p for v in s.values]
             for j, lab in enumerate(("final test accuracy (%)", "total retraining epochs")):
                 ax = axes[r, 2 * i_p + j]
-                _maybe_log(ax, vals, "x")
+                if not _maybe_log(ax, vals, "x") and len(set(vals)) <= 8:
+                    ax.set_xticks(sorted(set(vals)))
                 ax.set_ylabel(lab)
                 ax.set_xlabel(_PARAM_LABELS[p] if r == nr - 1 else "")
                 ax.set_title(f"{ds} / {arch} — {'accuracy' if j == 0 else 'epochs'} vs. {_PARAM_LABELS[p]}")
-    _legend_below(fig, handles, ncol=min(len(handles), 3))
+    _legend_below(fig, handles)
     return fig
 
 
@@ -1116,6 +1143,8 @@ def make_figure(name: str, tables_dir: Path, out_pdf: Path) -> None:
             figs[0].savefig(tmp, format="png", dpi=dpi)
 
         _atomic_write(out_pdf, write_pdf)
+        # the PDF pass already solved the constrained layout: keep those positions for the PNG
+        figs[0].set_layout_engine("none")
         _atomic_write(out_pdf.with_suffix(".png"), write_png)
 
 

@@ -53,8 +53,8 @@ def make_tables(
             dense_rng = np.random.default_rng(zlib.crc32(f"{ds}{arch}".encode()))
             dense_acc = 0.9 + 0.02 * dense_rng.random()
             dense_vec = {
-                "connectivity": 0.35 + 0.1 * np.arange(len(pairs)),
-                "gradflow": 1e-3 * 4.0 ** np.arange(len(names)),
+                "connectivity": 0.3 + 0.4 * np.arange(len(pairs)) / max(1, len(pairs) - 1),
+                "gradflow": 1e-3 * 2.0 ** np.arange(len(names)),  # spans decades: log axis
                 "similarity": np.ones(len(names)),
             }
             for method in methods:
@@ -99,9 +99,15 @@ def make_tables(
                                             stop_reason=reason if stopped else "", remaining_weights=rw))
                             for metric, lnames in layer_sets.items():
                                 for li, ln in enumerate(lnames):
-                                    dev = (1 + 0.3 * li) * decay * (0.15 + 0.05 * k)
+                                    dev = (1 + 0.3 * li) * decay * (0.15 + 0.05 * k)  # transient
+                                    drift = 0.04 * k * (1 + 0.2 * li)  # persistent, grows with sparsity
                                     v = dense_vec[metric][li]
-                                    v = v * (1 + dev) if metric == "gradflow" else v - dev * (0.5 if metric == "connectivity" else 0.6)
+                                    if metric == "gradflow":
+                                        v = v * (1 + dev + 2 * drift)
+                                    elif metric == "connectivity":
+                                        v = v - 0.5 * dev - 0.5 * drift
+                                    else:
+                                        v = v - 0.6 * dev - drift
                                     els.append(dict(base, iteration=k, epoch=e, metric=metric, layer=ln,
                                                     layer_index=li, value=v))
                                     if e == stop_epoch:

@@ -1,6 +1,5 @@
 # Config checks, wildcard constraints, paths and the input functions shared by the rules.
 import json
-import shlex
 import sys
 
 from infcop import InfcopError
@@ -10,12 +9,10 @@ from infcop.cli import FIGURES
 try:
     # defaults filled here, in one place (infcop.config.DEFAULTS), then every meaning-level check
     config.update(with_defaults(config))
-    check_config(config, workflow.basedir)
+    check_config(config)  # relative data_dir: from the working directory, where the jobs run
 except InfcopError as exc:
     sys.exit(f"infcop: invalid config: {exc}")
 
-# The interpreter running Snakemake runs every job, so no PATH set-up is needed.
-INFCOP = f"{shlex.quote(sys.executable)} -m infcop"
 EXP = config["experiment"]
 METHODS = {m: config["methods"][m] for m in EXP["methods"]}
 K = EXP["iterations"]

@@ -13,6 +13,8 @@ rule train_dense:
     threads: 1
     resources:
         gpu=1,
+    conda:
+        "../../environment.yml"
     shell:
-        "{INFCOP} train-dense --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
+        "infcop train-dense --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
         " --settings {params.settings:q} --threads {threads} --out {params.out:q} > {log:q} 2>&1"

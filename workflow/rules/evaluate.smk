@@ -19,7 +19,9 @@ rule evaluate:
     threads: 1
     resources:
         gpu=1,
+    conda:
+        "../../environment.yml"
     shell:
-        "{INFCOP} evaluate --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
+        "infcop evaluate --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
         " --method {wildcards.method:q} --settings {params.settings:q} --dense {params.dense:q}"
         " --iterations {params.iterations:q} --threads {threads} --out {params.out:q} > {log:q} 2>&1"

@@ -22,8 +22,10 @@ rule imp_iteration:
     threads: 1
     resources:
         gpu=1,
+    conda:
+        "../../environment.yml"
     shell:
-        "{INFCOP} imp-iteration --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
+        "infcop imp-iteration --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
         " --method {wildcards.method:q} --method-spec {params.method:q} --settings {params.settings:q}"
         " --iteration {wildcards.k} --dense {params.dense:q} --previous {params.previous:q}"
         " --threads {threads} --out {params.out:q} > {log:q} 2>&1"
@@ -50,7 +52,9 @@ rule ticket:
     threads: 1
     resources:
         gpu=1,
+    conda:
+        "../../environment.yml"
     shell:
-        "{INFCOP} ticket --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
+        "infcop ticket --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
         " --method {wildcards.method:q} --method-spec {params.method:q} --settings {params.settings:q}"
         " --dense {params.dense:q} --last {params.last:q} --threads {threads} --out {params.out:q} > {log:q} 2>&1"

@@ -21,8 +21,10 @@ rule tables:
     benchmark:
         "results/benchmarks/tables.tsv"
     threads: 1
+    conda:
+        "../../environment.yml"
     shell:
-        "{INFCOP} tables --runs {params.runs:q} --methods {params.methods:q} --out results/tables > {log:q} 2>&1"
+        "infcop tables --runs {params.runs:q} --methods {params.methods:q} --out results/tables > {log:q} 2>&1"
 
 
 rule figure:
@@ -46,5 +48,7 @@ rule figure:
     benchmark:
         "results/benchmarks/figures/{figure}.tsv"
     threads: 1
+    conda:
+        "../../environment.yml"
     shell:
-        "{INFCOP} plot {wildcards.figure} --tables results/tables --out {output.pdf:q} > {log:q} 2>&1"
+        "infcop plot {wildcards.figure} --tables results/tables --out {output.pdf:q} > {log:q} 2>&1"

@@ -1,0 +1,139 @@
+"""End-to-end runs of the Snakemake workflow on the tiny digits config."""
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from workflow_helpers import (BIN, ROOT, comparable_tables, env, job_counts, mtimes, snakemake, workdir)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """First only similarity.pdf (what a user asks for), then everything."""
+    wd = workdir(tmp_path_factory.mktemp("tiny"))
+    snakemake(wd, "results/figures/similarity.pdf")
+    single = {p.name for p in (wd / "results" / "figures").iterdir()}
+    snakemake(wd)
+    return wd, single
+
+
+def test_single_target_builds_just_that_figure(tiny_run):
+    _, single = tiny_run
+    assert single == {"similarity.pdf", "similarity.png"}
+
+
+def test_every_declared_output_exists_and_is_well_formed(tiny_run):
+    wd, _ = tiny_run
+    summary = snakemake(wd, "--summary").stdout.splitlines()
+    files = [line.split("\t")[0] for line in summary[1:] if line.strip() and "\t" in line]
+    assert len(files) >= 30
+    for f in files:
+        p = wd / f
+        assert p.is_file() and p.stat().st_size > 0, f
+        if p.suffix == ".csv":
+            assert len(pd.read_csv(p)) > 0, f
+        elif p.suffix == ".json":
+            json.loads(p.read_text())
+        elif p.suffix == ".pt":
+            obj = torch.load(p, weights_only=True)
+            assert obj["format"].startswith("infcop-"), f
+        elif p.suffix == ".pdf":
+            assert p.read_bytes()[:4] == b"%PDF", f
+        elif p.suffix == ".png":
+            assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f
+    run = wd / "results" / "digits" / "small_cnn" / "seed0"
+    for m in ("lth", "ciap"):
+        assert not (run / m / "iter2" / "resume.pt").exists()
+    assert list((wd / "results" / "logs").rglob("*.log")) and list((wd / "results" / "benchmarks").rglob("*.tsv"))
+    again = snakemake(wd, "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_changed_method_parameters_rerun_only_that_branch(tiny_run, tmp_path):
+    wd, _ = tiny_run
+    cfg = yaml.safe_load((wd / "config.yaml").read_text())
+    cfg["methods"]["lth"]["pruner"]["rate"] = 0.3
+    (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
+    try:
+        counts = job_counts(snakemake(wd, "-n").stdout)
+    finally:
+        cfg["methods"]["lth"]["pruner"]["rate"] = 0.2
+        (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
+    # lth's two iterations, its evaluation and ticket, then the tables and the figures; no dense, no ciap
+    assert counts == {"imp_iteration": 2, "evaluate": 1, "ticket": 1, "tables": 1, "figure": 8, "all": 1}
+
+
+def test_rerun_one_method_leaves_dense_and_other_methods_untouched(tiny_run):
+    wd, _ = tiny_run
+    untouched = {**mtimes(wd, "results/*/*/*/dense/*"), **mtimes(wd, "results/*/*/*/ciap/**/*")}
+    before_lth = mtimes(wd, "results/*/*/*/lth/**/*")
+    branch = subprocess.run([str(BIN / "infcop"), "branch", "lth"], cwd=wd, env=env(), capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert branch == ["results/digits/small_cnn/seed0/lth/iter1/model.pt"]
+    snakemake(wd, "--forcerun", *branch)
+    assert {**mtimes(wd, "results/*/*/*/dense/*"), **mtimes(wd, "results/*/*/*/ciap/**/*")} == untouched
+    after_lth = mtimes(wd, "results/*/*/*/lth/**/*")
+    assert all(after_lth[f] > before_lth[f] for f in before_lth)
+
+
+def test_lint_is_clean():
+    r = snakemake(ROOT, "--lint")
+    assert "Congratulations" in r.stdout + r.stderr
+
+
+def test_ready_made_experiments_plan_the_studys_grid(tmp_path):
+    wd = workdir(tmp_path / "exp")
+    (wd / "data").mkdir()
+    (wd / "data" / "placeholder").write_text("x")  # the data set's presence is checked at run time
+    for name, runs in (("vgg16_mnist.yaml", 3 * 8), ("resnet18_cifar10.yaml", 3 * 8)):
+        counts = job_counts(snakemake(wd, "-n", "--configfile", f"workflow/experiments/{name}").stdout)
+        assert counts["train_dense"] == 3 and counts["imp_iteration"] == runs * 15, name
+    counts = job_counts(snakemake(wd, "-n", "--configfile", "workflow/experiments/epsilon_sweep_digits.yaml").stdout)
+    assert counts["imp_iteration"] == 3 * 10 * 5
+
+
+def _kill_when(wd: Path, proc, path_glob: str, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if list(wd.glob(path_glob)):
+            os.killpg(proc.pid, signal.SIGKILL)  # the whole job tree, as a cluster kill would
+            proc.wait()
+            return
+        if proc.poll() is not None:
+            raise AssertionError("the workflow finished before it could be killed")
+        time.sleep(0.02)
+    raise AssertionError(f"{path_glob} never appeared")
+
+
+def test_killed_iteration_resumes_from_its_last_epoch_with_identical_numbers(tmp_path):
+    changes = dict(experiment__methods=["lth"], experiment__iterations=2, training__max_epochs=12)
+    straight = workdir(tmp_path / "straight", **changes)
+    snakemake(straight)
+    wd = workdir(tmp_path / "killed", **changes)
+    proc = subprocess.Popen([str(BIN / "snakemake")], cwd=wd, env=env(), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = "results/digits/small_cnn/seed0/lth"
+    _kill_when(wd, proc, f"{run}/iter2/resume.pt")
+    iter1 = mtimes(wd, f"{run}/iter1/*")
+    assert not (wd / run / "iter2" / "metrics.json").exists()
+    snakemake(wd, "--unlock")  # a SIGKILLed Snakemake leaves its lock behind
+    snakemake(wd, "--rerun-incomplete")
+    log = (wd / "results" / "logs" / "digits" / "small_cnn" / "seed0" / "lth" / "iter2.log").read_text()
+    assert "resuming after epoch" in log
+    resumed_from = int(log.split("resuming after epoch ")[1].split()[0])
+    assert resumed_from >= 1
+    assert log.count(" epoch 1 loss") == 0  # epochs before the kill were not trained again
+    assert mtimes(wd, f"{run}/iter1/*") == iter1  # finished iterations are never recomputed
+    assert comparable_tables(wd / "results") == comparable_tables(straight / "results")
+    a = torch.load(straight / run / "iter2" / "model.pt", weights_only=True)["state"]
+    b = torch.load(wd / run / "iter2" / "model.pt", weights_only=True)["state"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
