@@ -30,7 +30,9 @@ rerun: setup
 	$(VENV)/bin/snakemake --cores $(CORES) --forcerun $$($(VENV)/bin/infcop branch $(METHOD))
 
 rulegraph: setup
-	$(VENV)/bin/snakemake --rulegraph | dot -Tsvg > docs/rulegraph.svg
+	$(VENV)/bin/snakemake --rulegraph > docs/rulegraph.dot
+	dot -Tsvg docs/rulegraph.dot -o docs/rulegraph.svg
+	dot -Tpng -Gdpi=110 docs/rulegraph.dot -o docs/rulegraph.png
 
 clean:
 	rm -rf results .snakemake
