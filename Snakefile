@@ -1,6 +1,6 @@
 # infcop: dense -> checkpointed IMP iterations -> evaluate -> tables and figures.
 # Thin rules: every job calls one `infcop` command; the science lives in the infcop package.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -8,9 +8,7 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
-
-
+# common.smk checks the config (infcop's checks, then the JSON schema) before any rule exists.
 include: "workflow/rules/common.smk"
 include: "workflow/rules/dense.smk"
 include: "workflow/rules/imp.smk"

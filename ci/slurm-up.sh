@@ -7,12 +7,12 @@
 #
 # Environment (all optional):
 #   SLURM_UP_TIMEOUT   seconds to wait for the node to become idle (default 60)
-#   SLURM_PARTITION    partition name (default debug)
-#   SLURM_MEM_HEADROOM_MB  memory kept back from RealMemory (default 10% of RAM, >= 512)
+#   SLURM_UP_PARTITION partition name (default debug)
+#   SLURM_UP_MEM_HEADROOM_MB  memory kept back from RealMemory (default 10% of RAM, >= 512)
 set -euo pipefail
 
 TIMEOUT="${SLURM_UP_TIMEOUT:-60}"
-PARTITION="${SLURM_PARTITION:-debug}"
+PARTITION="${SLURM_UP_PARTITION:-debug}"
 CONF_DIR=/etc/slurm          # fixed: srun inside job steps ignores SLURM_CONF
 LOG_DIR=/var/log/slurm
 CTLD_LOG="$LOG_DIR/slurmctld.log"
@@ -74,7 +74,7 @@ fi
 NODE="$(hostname -s)"
 CPUS="$(nproc)"
 MEM_TOTAL="$(free -m | awk '/^Mem:/ {print $2}')"
-HEADROOM="${SLURM_MEM_HEADROOM_MB:-$(( MEM_TOTAL / 10 > 512 ? MEM_TOTAL / 10 : 512 ))}"
+HEADROOM="${SLURM_UP_MEM_HEADROOM_MB:-$(( MEM_TOTAL / 10 > 512 ? MEM_TOTAL / 10 : 512 ))}"
 REAL_MEM=$(( MEM_TOTAL - HEADROOM ))
 DEF_MEM_PER_CPU=$(( REAL_MEM / CPUS / 2 ))
 [ "$DEF_MEM_PER_CPU" -lt 100 ] && DEF_MEM_PER_CPU=100

@@ -18,13 +18,20 @@ os.umask(_UMASK)
 
 
 def _atomic(path: Path, write) -> None:
+    """Write `path` through a temp file beside it, then rename: readers see the old file or the whole new
+    one, never a part. `write` gets the open binary file. Temp files of earlier killed writes of the
+    same path are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
         with os.fdopen(fd, "wb") as f:
             write(f)
+            if os.environ.get("INFCOP_KILL_AT"):
+                _maybe_die_halfway(f, path)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -34,6 +41,19 @@ def _atomic(path: Path, write) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _maybe_die_halfway(f, path: Path) -> None:
+    from . import faults
+
+    if faults.fires("write", path):
+        f.flush()
+        f.truncate(max(f.tell() // 2, 1))  # what a kill in the middle of the write leaves behind
+        faults.die()
+
+
+def atomic_write(path, write) -> None:
+    _atomic(Path(path), write)
 
 
 def save_torch(obj, path) -> None:

@@ -144,7 +144,9 @@ def _dispatch(args) -> int | None:
         from .tables import write_tables
         write_tables(args.runs, _json_arg(args.methods, "--methods"), args.out)
     elif cmd == "plot":
+        from .faults import kill_point
         from .plots import make_figure
+        kill_point("plot", args.out)
         make_figure(args.figure, Path(args.tables), Path(args.out))
     elif cmd == "summary":
         path = Path(args.results_dir) / "tables" / "summary.md"
@@ -165,4 +167,6 @@ def _dispatch(args) -> int | None:
         from .config import load_config
         load_config(args.config)
         print(f"{args.config}: OK")
+    from .faults import kill_point
+    kill_point("done", cmd)
     return None

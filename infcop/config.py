@@ -54,16 +54,22 @@ def check_sap(p, q, eta=0.0, gamma=1.0, beta=0.9, key="pruner"):
     _number(f"{key}.beta", beta, 0, 1, text="in (0, 1]")
 
 
+METHOD_KEYS = ("pruner", "stop", "rewind", "max_epochs", "min_epochs", "lr", "description")
+PRUNER_KEYS = {"magnitude": ("name", "rate", "scope"), "sap": ("name", "p", "q", "eta", "gamma", "beta", "scope")}
+RESERVED = ("dense", "tables", "figures", "logs", "benchmarks")
+
+
 def check_method(name: str, method: dict) -> dict:
     """Check one preset and return it with defaults filled in."""
     key = f"methods.{name}"
     check_name(key, name)
+    if name in RESERVED:
+        _fail("methods", name, f"any name but {', '.join(RESERVED)} (they are result folders)")
     if not isinstance(method, dict):
         _fail(key, method, "a mapping with 'pruner' and 'stop'")
-    unknown = sorted(set(method) - {"pruner", "stop", "rewind", "max_epochs", "min_epochs", "description"})
+    unknown = sorted(set(method) - set(METHOD_KEYS))
     if unknown:
-        raise InfcopError(f"config key '{key}.{unknown[0]}' is unknown (a typo?); allowed: pruner, stop, "
-                          "rewind, max_epochs, min_epochs, description")
+        raise InfcopError(f"config key '{key}.{unknown[0]}' is unknown (a typo?); allowed: {', '.join(METHOD_KEYS)}")
     for required in ("pruner", "stop"):
         if required not in method:
             raise InfcopError(f"config key '{key}': missing required key '{required}'")
@@ -71,6 +77,11 @@ def check_method(name: str, method: dict) -> dict:
     if pruner is None or pruner.get("name") not in PRUNERS:
         got = pruner.get("name") if pruner else method["pruner"]
         _fail(f"{key}.pruner.name", got, ", ".join(PRUNERS))
+    allowed = PRUNER_KEYS[pruner["name"]]
+    unknown = sorted(set(pruner) - set(allowed))
+    if unknown:
+        raise InfcopError(f"config key '{key}.pruner.{unknown[0]}' is unknown (a typo?); allowed for "
+                          f"{pruner['name']}: {', '.join(allowed)}")
     pruner.setdefault("scope", "layer")
     if pruner["scope"] not in SCOPES:
         _fail(f"{key}.pruner.scope", pruner["scope"], ", ".join(SCOPES))
@@ -97,12 +108,20 @@ def check_method(name: str, method: dict) -> dict:
     for k, minimum in (("max_epochs", 1), ("min_epochs", 0)):
         if k in out:
             _int(f"{key}.{k}", out[k], minimum)
+    if "lr" in out:
+        _number(f"{key}.lr", out["lr"], 0, text="> 0")
     return out
 
 
 def check_settings(s: dict) -> None:
     """The run-wide settings (data, dense, training, flows) as passed to every command."""
     data, dense, tr, fl = s["data"], s["dense"], s["training"], s["flows"]
+    for k, v in (("data.download", data["download"]), ("training.nesterov", tr["nesterov"]),
+                 ("training.deterministic", tr["deterministic"])):
+        if not isinstance(v, bool):
+            _fail(k, v, "true or false")
+    if not isinstance(data["data_dir"], str) or not data["data_dir"]:
+        _fail("data.data_dir", data["data_dir"], "a directory path")
     _number("data.val_fraction", data["val_fraction"], 0, 1, hi_open=True, text="in (0, 1)")
     _int("dense.epochs", dense["epochs"], 1)
     for k, minimum in (("batch_size", 1), ("max_epochs", 1), ("min_epochs", 0), ("final_epochs", 0)):
@@ -145,6 +164,10 @@ def complete_settings(settings: dict) -> dict:
 
 def check_config(config: dict, root: Path | str = ".") -> None:
     """Everything a JSON schema cannot say: ranges, p < q, known names, duplicates, data paths."""
+    unknown = sorted(set(config) - set(DEFAULTS))
+    if unknown:
+        raise InfcopError(f"config key '{unknown[0]}' is unknown (a typo?); allowed top-level keys: "
+                          f"{', '.join(DEFAULTS)}")
     for section, default in DEFAULTS.items():
         if section == "methods":
             continue
@@ -155,6 +178,11 @@ def check_config(config: dict, root: Path | str = ".") -> None:
             raise InfcopError(f"config key '{section}.{unknown[0]}' is unknown (a typo?); allowed in "
                               f"'{section}': {', '.join(default)}")
     exp = config["experiment"]
+    for k in ("datasets", "archs", "seeds", "methods"):
+        if not isinstance(exp[k], list):
+            _fail(f"experiment.{k}", exp[k], "a list")
+    if not isinstance(config["methods"], dict):
+        _fail("methods", config["methods"], "a mapping of method name -> preset")
     for k, known in (("datasets", DATASETS),):
         for v in exp[k]:
             if v not in known:

@@ -28,8 +28,6 @@ from __future__ import annotations
 import colorsys
 import functools
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -38,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from . import InfcopError
+from .checkpoints import atomic_write
 
 # ---------------------------------------------------------------------------
 # Colours and ordering
@@ -322,10 +321,6 @@ _PCT_TICKS_FINE = (100, 80, 60, 50, 40, 30, 20, 15, 10, 8, 6, 5, 4, 3, 2, 1.5, 1
                    0.2, 0.15, 0.1, 0.08, 0.06, 0.05, 0.04, 0.03, 0.02, 0.01)
 
 
-def _fmt_pct(v: float) -> str:
-    return f"{v:.3g}%"
-
-
 def _percent_log_axis(ax, values, axis: str = "x", reverse: bool = False):
     """Log axis for percentages with ticks at 100/50/20/10/... %."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
@@ -427,6 +422,7 @@ _DIST = {  # kind -> (column, colour, linestyle, label)
     "gradflow": ("grad_distance", "0.45", "--", "gradient-flow distance"),
 }
 _STOP_COLOR = "#C0392B"
+_SIMILARITY_COLUMNS = ("distance", "connectivity", "gradflow", "similarity", "val_accuracy")
 
 
 @_figure_fn
@@ -531,10 +527,12 @@ def _similarity_page(ds, arch, method, ep, el, ly, it, info):
             rw = rows["remaining_weights"]
         rw = pd.to_numeric(rw, errors="coerce")
         rw_txt = f"{100 * rw.mean():.3g}% weights remaining" if rw.notna().any() else "remaining weights unknown"
-        fig.text(0.1 / W, 1 - (y + row_title_h - 0.1) / H,
-                 f"iteration {k} · {rw_txt} · {_stop_text(stops_k)}", fontsize=9, fontweight="bold")
+        fig.text(0.1 / W, 1 - (y + row_title_h - 0.1) / H, f"iteration {k} · {rw_txt} · {_stop_text(stops_k)}",
+                 fontsize=9, fontweight="bold", gid=f"row-title-{k}")
         y += row_title_h + (col_titles_h if r == 0 else 0.0)
         axes = [add_axes(col_x[j], y, col_w[j], ax_h) for j in range(5)]
+        for ax, key in zip(axes, _SIMILARITY_COLUMNS):
+            ax.set_label(f"iteration {k}: {key}")  # lets callers (and tests) find a panel
         y += ax_h + row_gap
 
         # (1) distances to the dense network's flows
@@ -570,13 +568,15 @@ def _similarity_page(ds, arch, method, ep, el, ly, it, info):
                 for e, g in a.groupby("epoch", sort=True):
                     ax.plot(g["layer_index"], g["value"], color=cmap(norm(int(e))), lw=1.0, marker=".", ms=3)
                     vals.extend(g["value"].tolist())
+            if not vals:
+                ax.text(0.5, 0.95, "not measured during retraining", ha="center", va="top", zorder=10,
+                        transform=ax.transAxes, color="0.3", bbox={"fc": "white", "ec": "none", "alpha": 0.85})
             if metric in dense_layers:
                 d = dense_layers[metric]
-                ax.plot(d.index, d.values, color="black", ls="--", lw=1.3, zorder=5)
+                ax.plot(d.index, d.values, color="black", ls="--", lw=1.3, zorder=5,
+                        marker="_" if len(d) == 1 else None, ms=10)
                 vals.extend(d.tolist())
-            if not vals:
-                ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes, color="0.4")
-            elif metric == "gradflow":
+            if vals and metric == "gradflow":
                 _maybe_log(ax, vals, "y")
             names = layer_names.get(metric, {})
             idx = sorted(names)
@@ -727,7 +727,7 @@ def _layer_flow_figure(tables_dir: Path, metric: str, title: str, ylabel: str, x
 def connectivity(tables_dir: Path):
     """Information flow (connectivity per layer pair) after each iteration, one subplot per method."""
     return _layer_flow_figure(tables_dir, "connectivity", "Information flow",
-                              "connectivity (mean |Pearson r|)", "layer pair")
+                              "connectivity (mean Pearson r)", "layer pair")
 
 
 @_figure_fn
@@ -974,7 +974,8 @@ class EpsilonSweep:
 def find_epsilon_sweeps(methods: pd.DataFrame) -> list[EpsilonSweep]:
     """Detect epsilon sweeps in methods.csv.
 
-    A sweep is >= 2 methods with the same pruner, stop criteria and max_epochs,
+    A sweep is >= 2 methods with the same pruner, stop criteria and max_epochs
+    (and, where methods.csv has them, the same ``rewind`` and pruner ``spec``),
     equal values in the other threshold columns, and >= 2 distinct values of a
     threshold that one of their stop criteria uses.
     """
@@ -990,8 +991,12 @@ def find_epsilon_sweeps(methods: pd.DataFrame) -> list[EpsilonSweep]:
     params = list(_STOP_PARAMS.values())
     for p in params:
         m[p] = pd.to_numeric(m[p], errors="coerce")
+    extra = [c for c in ("rewind", "spec") if c in m.columns]
+    for c in extra:
+        m[f"_{c}"] = m[c].astype(str)
     sweeps = []
-    for (pruner, stops, _), fam in m.groupby(["_pruner", "_stops", "_budget"], sort=True):
+    for key, fam in m.groupby(["_pruner", "_stops", "_budget"] + [f"_{c}" for c in extra], sort=True):
+        pruner, stops = key[0], key[1]
         if len(fam) < 2:
             continue
         for crit, p in _STOP_PARAMS.items():
@@ -1057,7 +1062,7 @@ def ablation(tables_dir: Path):
             handles.append(Line2D([], [], color=color, marker="o", ms=4, label=sw.label))
             vmap = dict(zip(sw.methods, sw.values))
             base = methods[(methods["pruner"].astype(str) == sw.pruner)
-                           & (methods["stops"].map(parse_stops) == ())]["method"].astype(str).tolist()
+                           & (methods["stops"].map(lambda v: len(parse_stops(v)) == 0))]["method"].astype(str).tolist()
             for r, (ds, arch) in enumerate(panels):
                 sub = _sel(per_seed, dataset=ds, arch=arch)
                 sub = sub[sub["method"].isin(sw.methods)].assign(eps=lambda d: d["method"].map(vmap))
@@ -1105,21 +1110,6 @@ FIGURES: dict[str, Callable] = {
 }
 
 
-def _atomic_write(target: Path, write: Callable[[str], None]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def make_figure(name: str, tables_dir: Path, out_pdf: Path) -> None:
     """Draw figure ``name`` from the tables in ``tables_dir``; write ``out_pdf`` and its ``.png`` sibling."""
     if name not in FIGURES:
@@ -1130,22 +1120,22 @@ def make_figure(name: str, tables_dir: Path, out_pdf: Path) -> None:
         figs = FIGURES[name](Path(tables_dir))
         meta = {"Creator": "infcop", "CreationDate": None}
 
-        def write_pdf(tmp: str) -> None:
+        def write_pdf(f) -> None:
             from matplotlib.backends.backend_pdf import PdfPages
 
-            with PdfPages(tmp, metadata=meta) as pdf:
+            with PdfPages(f, metadata=meta) as pdf:
                 for f in figs:
                     pdf.savefig(f)
 
-        def write_png(tmp: str) -> None:
+        def write_png(f) -> None:
             # cap the pixel size of very tall pages (similarity with many iterations)
             dpi = min(_PNG_DPI, _PNG_MAX_PX / max(figs[0].get_size_inches()))
-            figs[0].savefig(tmp, format="png", dpi=dpi)
+            figs[0].savefig(f, format="png", dpi=dpi)
 
-        _atomic_write(out_pdf, write_pdf)
+        atomic_write(out_pdf, write_pdf)
         # the PDF pass already solved the constrained layout: keep those positions for the PNG
         figs[0].set_layout_engine("none")
-        _atomic_write(out_pdf.with_suffix(".png"), write_png)
+        atomic_write(out_pdf.with_suffix(".png"), write_png)
 
 
 def main(argv=None) -> int:

@@ -14,10 +14,11 @@ from pathlib import Path
 import torch
 
 from . import InfcopError
-from .checkpoints import (EPOCH_FORMAT, MODEL_FORMAT, TICKET_FORMAT, build_from_record, load_json,
+from .checkpoints import (EPOCH_FORMAT, TICKET_FORMAT, build_from_record, load_json,
                           load_model_file, load_torch, model_record, save_json, save_text, save_torch)
 from .config import check_method, check_settings
 from .data import load_dataset, probe_split
+from .faults import kill_point
 from .flows import measure_flows
 from .masks import MaskEnforcer, full_masks, remaining_fraction
 from .models import build_model
@@ -160,6 +161,7 @@ def retrain(env: Env, run: Run, model, masks, *, max_epochs: int, min_epochs: in
                     "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                     "masks": {k: v.cpu() for k, v in masks.items()}, "optimizer": opt.state_dict(),
                     "rng": torch.get_rng_state(), "history": history, "best": best}, resume_path)
+        kill_point("epoch", resume_path)
     return {"history": history, "best": best}
 
 
@@ -193,7 +195,7 @@ def train_dense(dataset: str, arch: str, seed: int, settings: dict, out_dir, thr
                "flow_seconds": time.perf_counter() - t0, "stop_reason": "dense", "epochs": history}
     save_torch(model_record(model, masks, meta), out / "model.pt")
     save_json(metrics, out / "metrics.json")
-    (out / RESUME_NAME).unlink(missing_ok=True)
+    kill_point("done", out)
     log.info("%s: dense done, best val_acc %.4f at epoch %d", run.label(), best["val_accuracy"], best["epoch"])
     return metrics
 
@@ -227,11 +229,16 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
     env = Env(run, settings, threads)
     prev_model, prev_masks = env.load(prev_obj)
     reference, _ = env.load(dense_obj)
+    if "lr" in method:  # a preset may retrain at its own learning rate
+        env.tr = {**env.tr, "lr": method["lr"]}
     tr = env.tr
     max_epochs = method.get("max_epochs", tr["max_epochs"])
     min_epochs = method.get("min_epochs", tr["min_epochs"])
     fp = fingerprint("imp", run.meta(), method, settings, previous_dir / "model.pt", dense_dir / "model.pt")
     resume_path = out / RESUME_NAME
+    # The previous stage is recorded as finished once this one runs: its final epoch checkpoint, kept
+    # so that a job killed after writing its outputs finishes at once on rerun, can go.
+    (previous_dir / RESUME_NAME).unlink(missing_ok=True)
     t0 = time.perf_counter()
     masks = {k: v.to(env.device) for k, v in prune(prev_model, prev_masks, method["pruner"]).items()}
     prune_s = time.perf_counter() - t0
@@ -249,7 +256,7 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
                "layers": dense_metrics["layers"], "pairs": dense_metrics["pairs"], "epochs": history}
     save_torch(model_record(model, masks, env.model_meta(run)), out / "model.pt")
     save_json(metrics, out / "metrics.json")
-    resume_path.unlink(missing_ok=True)
+    kill_point("done", out)
     log.info("%s: done, remaining %.4f, %d epochs, stop %s", run.label(), metrics["remaining_weights"],
              len(history), last["stop_reason"])
     return metrics
@@ -266,6 +273,7 @@ def export_ticket(dataset: str, arch: str, seed: int, method_name: str, method: 
     run = Run(dataset, arch, seed, method_name, iteration + 1)
     env = Env(run, settings, threads)
     model, masks = env.load(last_obj)
+    (last_dir / RESUME_NAME).unlink(missing_ok=True)  # the last iteration is recorded as finished
     final_epochs = env.tr["final_epochs"]
     history = []
     if final_epochs > 0:
@@ -331,6 +339,7 @@ def evaluate(dataset: str, arch: str, seed: int, method_name: str, settings: dic
                      "stop_reason": metrics["stop_reason"], "train_seconds": metrics["train_seconds"],
                      "flow_seconds": metrics["flow_seconds"]})
         layer_out += layer_rows(base, f.layers, f.pairs, f.connectivity, f.gradflow, f.similarity)
+        kill_point("evaluate", out)
     save_text(csv_text(layer_out, LAYER_COLUMNS), out / "layers.csv")
     save_text(csv_text(rows, ITERATION_COLUMNS), out / "evaluation.csv")
     return rows

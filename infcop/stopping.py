@@ -21,6 +21,10 @@ def normalise_stops(stops) -> list[dict]:
         name = s.get("name")
         if name not in STOPS:
             raise InfcopError(f"unknown stop criterion '{name}'; known: {', '.join(STOPS)}")
+        unknown = sorted(set(s) - {"name", *REQUIRED[name]})
+        if unknown:
+            raise InfcopError(f"stop criterion '{name}': unknown key '{unknown[0]}' (a typo?); allowed: "
+                              f"{', '.join(('name',) + REQUIRED[name])}")
         for key in REQUIRED[name]:
             if key not in s:
                 raise InfcopError(f"stop criterion '{name}' needs '{key}'")

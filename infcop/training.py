@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial

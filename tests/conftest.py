@@ -1,4 +1,3 @@
-import json
 import struct
 from pathlib import Path
 

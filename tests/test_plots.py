@@ -216,8 +216,10 @@ def test_similarity_pages_match_groups(tmp_path):
     assert len(figs) == 3
     titles = [f.get_suptitle() for f in figs]
     assert [re.search(r"— (\S+):", s).group(1) for s in titles] == ["lth", "ciap", "giap"]
-    # one row (sub-figure) per IMP iteration, plus the legend row
-    assert len(figs[0].subfigs) == 3 + 1
+    # one row per IMP iteration, each with the five panels
+    row_titles = [t.get_text() for t in figs[0].texts if (t.get_gid() or "").startswith("row-title")]
+    assert [r.split(" · ")[0] for r in row_titles] == ["iteration 1", "iteration 2", "iteration 3"]
+    assert len(figs[0].axes) == 3 * 5 + 1  # + the colorbar
     out = tmp_path / "sim.pdf"
     plots.make_figure("similarity", t, out)
     assert pdf_pages(out) == 3
@@ -226,14 +228,23 @@ def test_similarity_pages_match_groups(tmp_path):
 def test_similarity_marks_epsilon_and_dense_reference(tables):
     fig = plots.FIGURES["similarity"](tables)[1]  # pages: (cifar10, lth), (cifar10, fastprune), (mnist, ...)
     assert "fastprune" in fig.get_suptitle()
-    first_row = fig.subfigs[0].axes
-    dist_ax = first_row[0]
-    ys = [tuple(l.get_ydata()) for l in dist_ax.get_lines()]
+    panel = {ax.get_label(): ax for ax in fig.axes}
+    ys = [tuple(l.get_ydata()) for l in panel["iteration 1: distance"].get_lines()]
     assert (0.15, 0.15) in ys, "infoflow epsilon of fastprune is drawn as a horizontal line"
-    conn_ax = first_row[1]
-    assert any(l.get_linestyle() == "--" and l.get_color() == "black" for l in conn_ax.get_lines())
-    assert "iteration 1" in fig.subfigs[0].get_suptitle()
-    assert "% weights remaining" in fig.subfigs[0].get_suptitle()
+    # fastprune stops on infoflow: only the information-flow distance is drawn; lth (no flow stop) shows both
+    def distance_colors(f):
+        ax = next(a for a in f.axes if a.get_label() == "iteration 1: distance")
+        return {l.get_color() for l in ax.get_lines() if l.get_marker() == "o"}
+
+    assert distance_colors(fig) == {"black"}
+    assert distance_colors(plots.FIGURES["similarity"](tables)[0]) == {"black", "0.45"}
+    for metric in ("connectivity", "gradflow", "similarity"):
+        ax = panel[f"iteration 2: {metric}"]
+        assert any(l.get_linestyle() == "--" and l.get_color() == "black" for l in ax.get_lines()), metric
+        assert len(ax.get_lines()) >= 2, "one curve per epoch plus the dense reference"
+    title = next(t.get_text() for t in fig.texts if t.get_gid() == "row-title-1")
+    assert re.match(r"iteration 1 · \d+(\.\d+)?% weights remaining · stopped at", title), title
+    assert "infoflow" in title
 
 
 def test_panels_one_row_per_dataset_arch(tables):
@@ -291,6 +302,11 @@ def test_epsilon_sweep_detection():
                                                  infoflow_epsilon=0.2, gradflow_epsilon=np.nan,
                                                  accuracy_delta=np.nan, max_epochs=6)]
     assert plots.find_epsilon_sweeps(pd.DataFrame(rows2)) == []
+    # same pruner name but different pruner settings (spec column) are not a sweep either
+    rows3 = [dict(r, spec='{"name": "sap", "q": 1}') for r in rows]
+    rows3[[r["method"] for r in rows3].index("ciap_e0.12")]["spec"] = '{"name": "sap", "q": 2}'
+    (sw3,) = plots.find_epsilon_sweeps(pd.DataFrame(rows3))
+    assert sw3.methods == ("ciap_e0.08", "ciap")
 
 
 def plots_specs(names):

@@ -1,17 +1,31 @@
 # Config checks, wildcard constraints, paths and the input functions shared by the rules.
 import json
+import os
+import shutil
 import sys
 
 from infcop import InfcopError
 from infcop.config import DATASETS, check_config, settings_of, with_defaults
 from infcop.cli import FIGURES
 
+from snakemake.utils import validate
+
 try:
-    # defaults filled here, in one place (infcop.config.DEFAULTS), then every meaning-level check
+    # Defaults are filled in one place (infcop.config.DEFAULTS). infcop's checks come first because
+    # their messages name the key, the bad value and what is allowed; the schema is the second net.
     config.update(with_defaults(config))
-    check_config(config)  # relative data_dir: from the working directory, where the jobs run
+    check_config(config)  # a relative data_dir is taken from the working directory, where jobs run
 except InfcopError as exc:
     sys.exit(f"infcop: invalid config: {exc}")
+except (TypeError, KeyError, AttributeError):
+    pass  # a structural problem: the schema below names it
+validate(config, "../schemas/config.schema.yaml")
+
+# Rules call the `infcop` command. Snakemake run as .venv/bin/snakemake, without the environment
+# activated, still finds the one installed beside the interpreter running this workflow.
+_bin = os.path.dirname(sys.executable)
+if shutil.which("infcop") is None and os.path.exists(os.path.join(_bin, "infcop")):
+    os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
 
 EXP = config["experiment"]
 METHODS = {m: config["methods"][m] for m in EXP["methods"]}
