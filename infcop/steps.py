@@ -192,7 +192,8 @@ def train_dense(dataset: str, arch: str, seed: int, settings: dict, out_dir, thr
                "epochs_trained": len(history), "remaining_weights": 1.0, "layers": f.layers, "pairs": f.pairs,
                "connectivity": f.connectivity, "gradflow": f.gradflow, "similarity": f.similarity,
                "train_seconds": _summed(history, "train_seconds"),
-               "flow_seconds": time.perf_counter() - t0, "stop_reason": "dense", "epochs": history}
+               "flow_seconds": time.perf_counter() - t0, "stop_reason": "dense", "device": str(env.device),
+               "epochs": history}
     save_torch(model_record(model, masks, meta), out / "model.pt")
     save_json(metrics, out / "metrics.json")
     kill_point("done", out)
@@ -252,7 +253,7 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
     metrics = {**run.meta(), "remaining_weights": remaining_fraction(masks), "epochs_trained": len(history),
                "stop_reason": last["stop_reason"], "val_accuracy": last["val_accuracy"],
                "train_seconds": _summed(history, "train_seconds") + prune_s,
-               "flow_seconds": _summed(history, "flow_seconds"), "method_spec": method,
+               "flow_seconds": _summed(history, "flow_seconds"), "method_spec": method, "device": str(env.device),
                "layers": dense_metrics["layers"], "pairs": dense_metrics["pairs"], "epochs": history}
     save_torch(model_record(model, masks, env.model_meta(run)), out / "model.pt")
     save_json(metrics, out / "metrics.json")

@@ -1,0 +1,128 @@
+"""Shared helpers of the benchmark scripts: repository root, scratch workflow copies, timing, RESULT lines.
+
+Every script finds the repository relative to its own file, so it runs from any clone:
+`python bench/<name>.py` (use the interpreter of the environment that has infcop installed)."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `import infcop` from this clone even without an editable install
+    sys.path.insert(0, str(ROOT))
+BIN = Path(sys.executable).parent
+SCRATCH = Path(tempfile.gettempdir()) / "infcop-bench"  # runs kept between scripts (search_cost -> workflow_overhead)
+
+
+def machine() -> str:
+    """CPU model and core count, for the context line of every absolute time."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    return f"{model}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads"
+
+
+def tool(name: str) -> str:
+    """A command of the environment running this script (snakemake, infcop), else the one on PATH."""
+    p = BIN / name
+    if p.exists():
+        return str(p)
+    found = shutil.which(name)
+    if not found:
+        sys.exit(f"bench: '{name}' not found beside {sys.executable} nor on PATH")
+    return found
+
+
+def env() -> dict:
+    e = dict(os.environ)
+    e["PATH"] = f"{BIN}{os.pathsep}{e.get('PATH', '')}"  # the `infcop` the rules call
+    e["PYTHONUNBUFFERED"] = "1"
+    return e
+
+
+def default_config() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def workdir(path: Path, config: dict, fresh: bool = True) -> Path:
+    """A working directory holding a copy of the workflow and `config` (like tests/workflow_helpers.py)."""
+    import yaml
+
+    if fresh and path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    for f in ("Snakefile", "environment.yml"):
+        shutil.copy(ROOT / f, path / f)
+    for d in ("workflow", "profiles"):
+        shutil.copytree(ROOT / d, path / d, dirs_exist_ok=True)
+    (path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake(cwd: Path, *args, timeout=1800, check=True) -> tuple[subprocess.CompletedProcess, float]:
+    """Run snakemake in `cwd`; returns the completed process and its wall time in seconds."""
+    t0 = time.perf_counter()
+    r = subprocess.run([tool("snakemake"), *args], cwd=cwd, env=env(), capture_output=True, text=True,
+                       timeout=timeout)
+    wall = time.perf_counter() - t0
+    if check and r.returncode != 0:
+        sys.exit(f"snakemake {' '.join(args)} failed ({r.returncode}) in {cwd}:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r, wall
+
+
+def job_total(output: str) -> int:
+    """The 'total' row of Snakemake's 'Job stats' table."""
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "total" and parts[1].isdigit():
+            return int(parts[1])
+    return 0
+
+
+def median(xs):
+    return statistics.median(xs)
+
+
+def alternate(fns: dict, repeats: int, warmup: int = 1) -> dict:
+    """Time each callable `repeats` times, interleaved (A B C, B C A, ...) so that machine noise hits all
+    variants alike; returns name -> list of seconds. `warmup` untimed rounds first."""
+    names = list(fns)
+    for _ in range(warmup):
+        for n in names:
+            fns[n]()
+    out = {n: [] for n in names}
+    for r in range(repeats):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for n in order:
+            t0 = time.perf_counter()
+            fns[n]()
+            out[n].append(time.perf_counter() - t0)
+    return out
+
+
+def result(name: str, value: str, target: str | None = None, met: bool | None = None) -> str:
+    if target is None:
+        return f"RESULT {name}: {value} info"
+    return f"RESULT {name}: {value} (target {target}) {'met' if met else 'missed'}"
+
+
+def save_json(obj, path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=1, default=str))
