@@ -101,20 +101,24 @@ def median(xs):
 
 
 def alternate(fns: dict, repeats: int, warmup: int = 1) -> dict:
-    """Time each callable `repeats` times, interleaved (A B C, B C A, ...) so that machine noise hits all
-    variants alike; returns name -> list of seconds. `warmup` untimed rounds first."""
+    """Time each callable `repeats` times, interleaved and rotated (A B C, B C A, C A B, ...) so that the
+    noise of a shared machine hits every variant alike; `warmup` untimed rounds first. Returns
+    {"wall": name -> [seconds], "cpu": name -> [seconds of this process's CPU time]}. With one torch
+    thread the CPU time is the work itself: time slices lost to other processes do not count in it."""
     names = list(fns)
     for _ in range(warmup):
         for n in names:
             fns[n]()
-    out = {n: [] for n in names}
+    wall = {n: [] for n in names}
+    cpu = {n: [] for n in names}
     for r in range(repeats):
         order = names[r % len(names):] + names[:r % len(names)]
         for n in order:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             fns[n]()
-            out[n].append(time.perf_counter() - t0)
-    return out
+            cpu[n].append(time.process_time() - c0)
+            wall[n].append(time.perf_counter() - t0)
+    return {"wall": wall, "cpu": cpu}
 
 
 def result(name: str, value: str, target: str | None = None, met: bool | None = None) -> str:

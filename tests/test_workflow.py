@@ -137,3 +137,40 @@ def test_killed_iteration_resumes_from_its_last_epoch_with_identical_numbers(tmp
     a = torch.load(straight / run / "iter2" / "model.pt", weights_only=True)["state"]
     b = torch.load(wd / run / "iter2" / "model.pt", weights_only=True)["state"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_tables_have_their_columns_and_row_counts(tiny_run):
+    wd, _ = tiny_run
+    t = wd / "results" / "tables"
+    it = pd.read_csv(t / "iterations.csv")
+    assert list(it.columns) == ["dataset", "arch", "method", "seed", "iteration", "remaining_weights",
+                                "test_accuracy", "val_accuracy", "epochs_trained", "stop_reason", "train_seconds",
+                                "flow_seconds"]
+    assert len(it) == 2 * 1 * (2 + 1)  # methods x seeds x (iterations + dense)
+    layers = pd.read_csv(t / "layers.csv")
+    assert set(layers["metric"]) == {"connectivity", "gradflow", "similarity"}
+    assert len(layers) == len(it) * (3 + 4 + 4)  # small_cnn: 3 layer pairs, 4 layers, 4 layers
+    epochs = pd.read_csv(t / "epochs.csv")
+    assert len(epochs) == int(it.loc[it["iteration"] > 0, "epochs_trained"].sum())
+    assert epochs.groupby(["method", "iteration"])["stopped"].sum().eq(1).all()
+    summary = pd.read_csv(t / "summary.csv")
+    assert len(summary) == 2 and {"test_accuracy_mean", "test_accuracy_std", "total_epochs_mean",
+                                  "total_seconds_mean", "speedup_epochs_vs_lth", "speedup_seconds_vs_sap",
+                                  "final_remaining_weights"} <= set(summary.columns)
+    lth = summary.set_index("method").loc["lth"]
+    assert lth["speedup_epochs_vs_lth"] == 1.0 and lth["total_epochs_mean"] == 2 * 3
+    assert len(pd.read_csv(t / "tickets.csv")) == 2 and len(pd.read_csv(t / "methods.csv")) == 2
+    md = (t / "summary.md").read_text()
+    assert md.startswith("| dataset | arch | method") and md.count("\n") == 2 + 2
+
+
+def test_report_and_summary_command(tiny_run):
+    wd, _ = tiny_run
+    snakemake(wd, "--report", "results/report.html")
+    html = (wd / "results" / "report.html").read_text(errors="replace")
+    assert len(html) > 10_000 and "similarity" in html
+    out = subprocess.run([str(BIN / "infcop"), "summary"], cwd=wd, env=env(), capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout == (wd / "results" / "tables" / "summary.md").read_text()
+    missing = subprocess.run([str(BIN / "infcop"), "summary", "nowhere"], cwd=wd, env=env(), capture_output=True,
+                             text=True)
+    assert missing.returncode == 2 and "nowhere/tables/summary.md" in missing.stderr
