@@ -8,6 +8,11 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+# The rules call `infcop` from PATH (common.smk adds the running interpreter's bin folder when needed).
+envvars:
+    "PATH",
+
+
 # common.smk checks the config (infcop's checks, then the JSON schema) before any rule exists.
 include: "workflow/rules/common.smk"
 include: "workflow/rules/dense.smk"

@@ -65,6 +65,7 @@ def test_training_is_deterministic_on_cpu(tmp_path):
     assert [h["train_loss"] for h in ha] == [h["train_loss"] for h in hb]
 
 
+@pytest.mark.faults
 def test_resume_from_epoch_checkpoint_equals_straight_run(tmp_path, monkeypatch):
     straight, hs = _train(tmp_path, "s.pt", 6)
     resumed, hr = _train(tmp_path, "r.pt", 6, monkeypatch, kill_after=3)
@@ -130,6 +131,7 @@ def test_rewind_dense_init_none(dense, tmp_path):
         assert torch.equal(w, ref["features.0.weight"] * new["features.0.weight"]), rewind
 
 
+@pytest.mark.faults
 def test_killed_iteration_resumes_and_matches_uninterrupted(dense, tmp_path, monkeypatch):
     method = dict(LTH, max_epochs=3)
     straight = _iterate(dense, tmp_path / "a", method, 1)
@@ -147,6 +149,7 @@ def test_killed_iteration_resumes_and_matches_uninterrupted(dense, tmp_path, mon
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.faults
 def test_stale_epoch_checkpoint_from_other_settings_is_not_resumed(dense, tmp_path, monkeypatch):
     _kill_after(monkeypatch, 1)
     with pytest.raises(Killed):
@@ -179,6 +182,7 @@ def test_ticket_is_loadable_with_one_call(dense, tmp_path):
         assert torch.all(w[~masks[n]] == 0)
 
 
+@pytest.mark.badinput
 def test_checkpoints_refuse_foreign_truncated_and_pickled_files(dense, tmp_path):
     with pytest.raises(InfcopError, match="is for arch 'small_cnn', not 'mlp'"):
         load_model_file(dense / "model.pt", arch="mlp")
@@ -198,6 +202,7 @@ def test_checkpoints_refuse_foreign_truncated_and_pickled_files(dense, tmp_path)
         load_model_file(evil)
 
 
+@pytest.mark.faults
 def test_atomic_save_leaves_no_partial_file(tmp_path):
     class Boom:
         def __reduce__(self):
@@ -210,6 +215,7 @@ def test_atomic_save_leaves_no_partial_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.pt"]
 
 
+@pytest.mark.faults
 def test_divergence_names_run_and_epoch(dense, tmp_path):
     with pytest.raises(InfcopError, match=r"dataset=digits arch=small_cnn method=m seed=0 iteration=1.*epoch 1"):
         imp_iteration("digits", "small_cnn", 0, "m", LTH, fast_settings(lr=1e12), 1, dense, dense, tmp_path)

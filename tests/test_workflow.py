@@ -153,6 +153,10 @@ def test_tables_have_their_columns_and_row_counts(tiny_run):
     epochs = pd.read_csv(t / "epochs.csv")
     assert len(epochs) == int(it.loc[it["iteration"] > 0, "epochs_trained"].sum())
     assert epochs.groupby(["method", "iteration"])["stopped"].sum().eq(1).all()
+    epoch_layers = pd.read_csv(t / "epoch_layers.csv")
+    assert len(epoch_layers) == len(epochs) * (3 + 4 + 4)
+    assert list(epoch_layers.columns) == ["dataset", "arch", "method", "seed", "iteration", "epoch", "metric",
+                                          "layer", "layer_index", "value"]
     summary = pd.read_csv(t / "summary.csv")
     assert len(summary) == 2 and {"test_accuracy_mean", "test_accuracy_std", "total_epochs_mean",
                                   "total_seconds_mean", "speedup_epochs_vs_lth", "speedup_seconds_vs_sap",

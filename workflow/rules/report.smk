@@ -33,13 +33,13 @@ rule figure:
     output:
         pdf=report(
             "results/figures/{figure}.pdf",
-            caption="../report/{figure}.rst",
+            caption="../report/figure.rst",
             category="Figures",
             subcategory="PDF",
         ),
         png=report(
             "results/figures/{figure}.png",
-            caption="../report/{figure}.rst",
+            caption="../report/figure.rst",
             category="Figures",
             subcategory="Quick look",
         ),
