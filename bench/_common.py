@@ -83,7 +83,8 @@ def snakemake(cwd: Path, *args, timeout=1800, check=True) -> tuple[subprocess.Co
                        timeout=timeout)
     wall = time.perf_counter() - t0
     if check and r.returncode != 0:
-        sys.exit(f"snakemake {' '.join(args)} failed ({r.returncode}) in {cwd}:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+        sys.exit(f"snakemake {' '.join(args)} failed ({r.returncode}) in {cwd}:\n"
+                 f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
     return r, wall
 
 
@@ -130,3 +131,23 @@ def result(name: str, value: str, target: str | None = None, met: bool | None = 
 def save_json(obj, path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=1, default=str))
+
+
+def run_default_experiment(run_dir: Path) -> dict:
+    """Run config.yaml (exactly) end to end in a fresh copy of the workflow in `run_dir`, like `make run`;
+    records wall time, job count and the machine's load in run_dir/run.json and returns that record."""
+    import datetime
+
+    workdir(run_dir, default_config())
+    dry, _ = snakemake(run_dir, "-n", "--quiet", "rules")
+    jobs = job_total(dry.stdout + dry.stderr)
+    print(f"default experiment: {jobs} jobs; running it ...", flush=True)
+    load0 = os.getloadavg()[0]
+    _, wall = snakemake(run_dir, timeout=3600)
+    load1 = os.getloadavg()[0]
+    info = {"wall_seconds": wall, "jobs": jobs, "date": datetime.date.today().isoformat(), "machine": machine(),
+            "cores": os.cpu_count(), "loadavg_1min_before_after": [load0, load1]}
+    save_json(info, run_dir / "run.json")
+    print(f"default experiment: {wall:.0f} s wall for {jobs} jobs ({machine()}; 1-min load average "
+          f"{load0:.1f} before, {load1:.1f} at the end)")
+    return info

@@ -17,17 +17,15 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _common import (SCRATCH, alternate, default_config, env, job_total, machine, median, result, save_json,
-                     snakemake, tool, workdir)
+from _common import (SCRATCH, alternate, default_config, env, job_total, machine, median, result,
+                     run_default_experiment, snakemake, tool, workdir)
 
 import yaml
 
@@ -37,13 +35,8 @@ def part_a(args):
 
     run_dir = SCRATCH / "default"
     if args.rerun or not (run_dir / "run.json").is_file():
-        workdir(run_dir, default_config())
-        dry, _ = snakemake(run_dir, "-n", "--quiet", "rules")
-        jobs = job_total(dry.stdout + dry.stderr)
-        print(f"(a) running the default experiment ({jobs} jobs) ...", flush=True)
-        _, wall = snakemake(run_dir, timeout=3600)
-        save_json({"wall_seconds": wall, "jobs": jobs, "date": datetime.date.today().isoformat(),
-                   "machine": machine()}, run_dir / "run.json")
+        print("(a) no default run of bench/search_cost.py in the scratch folder: running it")
+        run_default_experiment(run_dir)
     else:
         print("(a) reusing the default run of bench/search_cost.py from the scratch folder")
     import json
@@ -63,8 +56,10 @@ def part_a(args):
     it = pd.read_csv(run_dir / "results" / "tables" / "iterations.csv")
     science = float((it["train_seconds"] + it["flow_seconds"]).sum())
     core_s = wall * cores
+    load = info.get("loadavg_1min_before_after")
     print(f"(a) default experiment: {len(bench)} benchmarked jobs (+ the `all` target), wall {wall:.0f} s on "
-          f"{cores} cores = {core_s:.0f} core-s (run of {info['date']}, {info['machine']})")
+          f"{cores} cores = {core_s:.0f} core-s (run of {info['date']}, {info['machine']}"
+          + (f"; 1-min load average {load[0]:.1f} before, {load[1]:.1f} after)" if load else ")"))
     per_rule = bench.groupby("rule")["s"].agg(["count", "sum", "median"])
     for rule, r in per_rule.iterrows():
         print(f"    {rule:<14} {int(r['count']):>4} jobs  {r['sum']:>7.1f} s  (median {r['median']:.2f} s/job)")
