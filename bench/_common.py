@@ -151,3 +151,13 @@ def run_default_experiment(run_dir: Path) -> dict:
     print(f"default experiment: {wall:.0f} s wall for {jobs} jobs ({machine()}; 1-min load average "
           f"{load0:.1f} before, {load1:.1f} at the end)")
     return info
+
+
+def timing_parser(doc: str, repeats: int):
+    """The command line shared by the CPU timing scripts: --repeats and --threads."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=repeats)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (the workflow's jobs use 1)")
+    return ap

@@ -19,11 +19,10 @@ time is the work; wall-clock medians are printed beside it).
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import math
 
-from _common import alternate, machine, median, result
+from _common import alternate, machine, median, result, timing_parser
 
 import torch
 from torch import nn
@@ -143,9 +142,7 @@ def run_case(name: str, arch: str, data: Dataset, batch_size: int, repeats: int,
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (the workflow's jobs use 1)")
+    ap = timing_parser(__doc__, repeats=5)
     ap.add_argument("--cases", default="digits,resnet20,vgg16")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

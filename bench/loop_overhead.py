@@ -13,10 +13,9 @@ first is the noise floor of the measurement.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 
-from _common import alternate, machine, median, result
+from _common import alternate, machine, median, result, timing_parser
 
 import torch
 from torch import nn
@@ -78,9 +77,7 @@ def run_case(name, arch, data: Dataset, batch_size, repeats):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (the workflow's jobs use 1)")
+    ap = timing_parser(__doc__, repeats=7)
     ap.add_argument("--cifar-images", type=int, default=2048)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

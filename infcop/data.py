@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from . import InfcopError
+from .config import DATASETS
 
 TORCHVISION_SETS = {
     "mnist": "MNIST",
@@ -14,7 +15,6 @@ TORCHVISION_SETS = {
     "cifar10": "CIFAR10",
     "cifar100": "CIFAR100",
 }
-DATASETS = ("digits",) + tuple(TORCHVISION_SETS)
 # The test split of `digits` is fixed across seeds so that every seed is scored on the same images.
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_TEST_SEED = 12345

@@ -7,11 +7,9 @@ import torch
 from torch import nn
 
 from . import InfcopError
-from .config import check_sap
+from .config import PRUNERS, SCOPES, check_sap
 from .masks import Masks, prunable
 
-PRUNERS = ("magnitude", "sap")
-SCOPES = ("global", "layer")
 
 
 def pq_index(w: torch.Tensor, p: float, q: float) -> float:

@@ -14,8 +14,6 @@ EPOCH_COLUMNS = ["dataset", "arch", "method", "seed", "iteration", "epoch", "tra
 EPOCH_LAYER_COLUMNS = ["dataset", "arch", "method", "seed", "iteration", "epoch", "metric", "layer",
                        "layer_index", "value"]
 KEYS = ["dataset", "arch", "method"]
-TIMING_COLUMNS = ("train_seconds", "flow_seconds", "total_seconds_mean", "total_seconds_std",
-                  "speedup_seconds_vs_lth", "speedup_seconds_vs_sap")
 
 
 def _csv(df, path: Path):

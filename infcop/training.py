@@ -1,11 +1,9 @@
 """The training loop: SGD, mask enforcement, per-epoch measurement and stop decision, epoch checkpoints."""
 from __future__ import annotations
 
-import logging
 import math
 import os
 from contextlib import nullcontext
-from dataclasses import dataclass
 from functools import partial
 
 import torch
@@ -15,7 +13,6 @@ from . import InfcopError
 from .data import Dataset, Split, batches
 from .masks import MaskEnforcer
 
-log = logging.getLogger("infcop")
 
 
 class DivergenceError(InfcopError):
@@ -150,17 +147,3 @@ def accuracy(model, split: Split, batch_size: int = 512, autocast=nullcontext) -
         with autocast():
             correct += (model(xb).argmax(1) == yb).sum()
     return int(correct) / max(len(split), 1)
-
-
-@dataclass
-class EpochRecord:
-    epoch: int
-    train_loss: float
-    val_accuracy: float
-    train_seconds: float
-    flow_seconds: float
-    extra: dict
-
-    def as_dict(self) -> dict:
-        return {"epoch": self.epoch, "train_loss": self.train_loss, "val_accuracy": self.val_accuracy,
-                "train_seconds": self.train_seconds, "flow_seconds": self.flow_seconds, **self.extra}
