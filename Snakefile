@@ -1,11 +1,12 @@
 # infcop: dense -> checkpointed IMP iterations -> evaluate -> tables and figures.
 # Thin rules: every job calls one `infcop` command; the science lives in the infcop package.
+#
+# The experiment is config.yaml, or the files given with --configfile *instead of* it (an experiment
+# file is complete on its own), plus any --config overrides; common.smk resolves and checks it and
+# records it in the experiment's results root, from where the jobs read their settings.
 from snakemake.utils import min_version
 
 min_version("9.0")
-
-
-configfile: "config.yaml"
 
 
 # The rules call `infcop` from PATH (common.smk adds the running interpreter's bin folder when needed).
@@ -13,7 +14,6 @@ envvars:
     "PATH",
 
 
-# common.smk checks the config (infcop's checks, then the JSON schema) before any rule exists.
 include: "workflow/rules/common.smk"
 include: "workflow/rules/dense.smk"
 include: "workflow/rules/imp.smk"
@@ -22,6 +22,10 @@ include: "workflow/rules/report.smk"
 
 
 report: "workflow/report/workflow.rst"
+
+
+onstart:
+    record_experiment()
 
 
 rule all:

@@ -1,14 +1,16 @@
-"""Atomic writes and validated, weights-only loads of models, epoch checkpoints and metrics."""
+"""Atomic writes and validated, weights-only loads of models, epoch checkpoints and metrics. Cheap to
+import (torch loads when a checkpoint is), so that tables and figures jobs never import it."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
 
-import torch
-
 from . import InfcopError
+
+log = logging.getLogger("infcop")
 
 MODEL_FORMAT = "infcop-model/1"
 EPOCH_FORMAT = "infcop-epoch/1"
@@ -57,6 +59,8 @@ def atomic_write(path, write) -> None:
 
 
 def save_torch(obj, path) -> None:
+    import torch
+
     _atomic(Path(path), lambda f: torch.save(obj, f))
 
 
@@ -80,6 +84,8 @@ def load_json(path) -> dict:
 
 def load_torch(path, expect_format: str, map_location="cpu") -> dict:
     """weights_only load; anything else than an infcop file of `expect_format` is refused by name."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise InfcopError(f"missing checkpoint '{path}'")
@@ -125,3 +131,28 @@ def load_ticket(path, device="cpu"):
     obj = load_torch(path, TICKET_FORMAT)
     model, masks = build_from_record(obj, device)
     return model, masks, obj["meta"]
+
+
+class EpochCheckpoint:
+    """The in-progress epoch checkpoint of one stage (beside its declared outputs). It is only resumed
+    when its fingerprint (the stage's exact inputs and settings) matches; a cut-short or foreign one is
+    ignored with a warning and the stage starts afresh."""
+
+    def __init__(self, path, fingerprint: str):
+        self.path, self.fingerprint = Path(path), fingerprint
+
+    def load(self) -> dict | None:
+        if not self.path.exists():
+            return None
+        try:
+            obj = load_torch(self.path, EPOCH_FORMAT)
+        except InfcopError as exc:
+            log.warning("ignoring unusable epoch checkpoint, starting this stage afresh: %s", exc)
+            return None
+        if obj.get("fingerprint") != self.fingerprint:
+            log.warning("epoch checkpoint '%s' belongs to other inputs or settings; starting afresh", self.path)
+            return None
+        return obj
+
+    def save(self, state: dict) -> None:
+        save_torch({"format": EPOCH_FORMAT, "fingerprint": self.fingerprint, **state}, self.path)

@@ -23,29 +23,45 @@ def _json_arg(text: str, what: str) -> dict:
     return value
 
 
-def _settings(args) -> dict:
-    from .config import complete_settings, load_config, settings_of
+def _experiment(args) -> dict | None:
+    """The experiment config of --config (read strictly, defaults filled, checked), or None."""
+    from .experiment import resolve
+
+    return resolve([args.config]) if getattr(args, "config", None) else None
+
+
+def _settings(args, config) -> dict:
+    from .config import complete_settings, settings_of
 
     if args.settings:
-        settings = _json_arg(args.settings, "--settings")
-    elif args.config:
-        settings = settings_of(load_config(args.config))
-    else:
-        raise InfcopError("give the run's settings: --config config.yaml or --settings '<json>'")
-    return complete_settings(settings)
+        return complete_settings(_json_arg(args.settings, "--settings"))
+    if config is not None:
+        return complete_settings(settings_of(config))
+    raise InfcopError("give the run's settings: --config <experiment yaml> or --settings '<json>'")
 
 
-def _method(args) -> dict:
-    from .config import load_config
-
+def _method(args, config) -> dict:
     if args.method_spec:
         return _json_arg(args.method_spec, "--method-spec")
-    if args.config:
-        methods = load_config(args.config)["methods"]
+    if config is not None:
+        methods = config["methods"]
         if args.method not in methods:
             raise InfcopError(f"unknown method '{args.method}'; presets in {args.config}: {', '.join(methods)}")
         return methods[args.method]
-    raise InfcopError("give the method's parameters: --config config.yaml or --method-spec '<json>'")
+    raise InfcopError("give the method's parameters: --config <experiment yaml> or --method-spec '<json>'")
+
+
+def _check_expected(args, stage: str, settings: dict, preset: dict | None = None) -> None:
+    """--expect: the settings this job reads must be those Snakemake planned it with."""
+    if not getattr(args, "expect", None):
+        return
+    from .experiment import key_of, stage_settings
+
+    got = key_of(stage_settings(settings, stage, preset) if stage != "tables" else {"methods": preset})
+    if got != args.expect:
+        raise InfcopError(f"the settings in '{args.config}' (key {got}) are not those this job was planned with "
+                          f"(key {args.expect}): the experiment changed while a run was going on? Run snakemake "
+                          "again; it reruns what the change affects")
 
 
 def _common(p, method=False):
@@ -54,6 +70,8 @@ def _common(p, method=False):
     p.add_argument("--seed", required=True, type=int, help="random seed of the run (integer >= 0)")
     p.add_argument("--config", help="experiment YAML to read settings (and method presets) from")
     p.add_argument("--settings", help="settings as JSON ({data, dense, training, flows}); overrides --config")
+    p.add_argument("--expect", help="the key of the stage's settings the caller planned with (the workflow "
+                   "passes it; a mismatch stops the job before it trains)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     if method:
         p.add_argument("--method", required=True, help="method name (a preset under 'methods')")
@@ -90,9 +108,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", required=True, nargs="+", help="the run's iteration directories, in order")
     p.add_argument("--out", required=True, help="run directory (writes evaluation.csv and layers.csv)")
 
-    p = sub.add_parser("tables", help="collect every run into tidy tables and the summary")
-    p.add_argument("--runs", required=True, nargs="+", help="method run directories")
-    p.add_argument("--methods", required=True, help="the method presets as JSON (name -> preset)")
+    p = sub.add_parser("tables", help="collect every run of an experiment into tidy tables and the summary")
+    p.add_argument("--config", required=True, help="experiment YAML (its runs and method presets)")
+    p.add_argument("--runs", nargs="+", help="method run directories (default: every run of the experiment)")
+    p.add_argument("--expect", help="the key of the methods' presets the caller planned with")
     p.add_argument("--out", required=True, help="tables directory")
 
     p = sub.add_parser("plot", help="draw one figure from the tables (PDF and PNG)")
@@ -110,6 +129,9 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check-config", help="validate an experiment config without running anything")
     p.add_argument("config", help="config YAML")
+
+    sub.add_parser("schema", help="print the JSON schema of config.yaml, generated from the registries "
+                   "(workflow/schemas/config.schema.yaml is a copy of it)")
     return ap
 
 
@@ -117,32 +139,53 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     try:
+        from .plugins import load as load_plugins
+        load_plugins()  # your own pruners, criteria, ... register themselves before any config is read
         return _dispatch(args) or 0
     except InfcopError as exc:
         print(f"infcop {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
 
-def _dispatch(args) -> int | None:
+def _stage(args) -> None:
+    from . import steps
+
     cmd = args.command
+    config = _experiment(args)
+    settings = _settings(args, config)
+    common = (args.dataset, args.arch, args.seed)
     if cmd == "train-dense":
-        from .steps import train_dense
-        train_dense(args.dataset, args.arch, args.seed, _settings(args), args.out, args.threads)
-    elif cmd == "imp-iteration":
-        from .steps import imp_iteration
-        imp_iteration(args.dataset, args.arch, args.seed, args.method, _method(args), _settings(args),
-                      args.iteration, args.dense, args.previous, args.out, args.threads)
-    elif cmd == "ticket":
-        from .steps import export_ticket
-        export_ticket(args.dataset, args.arch, args.seed, args.method, _method(args), _settings(args),
-                      args.dense, args.last, args.out, args.threads)
-    elif cmd == "evaluate":
-        from .steps import evaluate
-        evaluate(args.dataset, args.arch, args.seed, args.method, _settings(args), args.dense,
-                 args.iterations, args.out, args.threads)
+        _check_expected(args, "dense", settings)
+        steps.train_dense(*common, settings, args.out, args.threads)
+        return
+    if cmd == "evaluate":
+        _check_expected(args, "evaluate", settings)
+        steps.evaluate(*common, args.method, settings, args.dense, args.iterations, args.out, args.threads)
+        return
+    method = _method(args, config)
+    if cmd == "imp-iteration":
+        _check_expected(args, "iteration", settings, method)
+        steps.imp_iteration(*common, args.method, method, settings, args.iteration, args.dense, args.previous,
+                            args.out, args.threads)
+    else:
+        _check_expected(args, "ticket", settings, method)
+        steps.export_ticket(*common, args.method, method, settings, args.dense, args.last, args.out, args.threads)
+
+
+def _dispatch(args) -> int | None:
+    from . import layout as L
+
+    cmd = args.command
+    if cmd in ("train-dense", "imp-iteration", "ticket", "evaluate"):
+        _stage(args)
     elif cmd == "tables":
+        from .experiment import root_of
         from .tables import write_tables
-        write_tables(args.runs, _json_arg(args.methods, "--methods"), args.out)
+        config = _experiment(args)
+        methods = {m: config["methods"][m] for m in config["experiment"]["methods"]}
+        _check_expected(args, "tables", {}, methods)
+        methods = dict(sorted(methods.items()))  # methods.csv in name order
+        write_tables(args.runs or L.Layout(root_of(config)).runs(config["experiment"]), methods, args.out)
     elif cmd == "plot":
         from .faults import kill_point
         from .plots import make_figure
@@ -151,22 +194,24 @@ def _dispatch(args) -> int | None:
     elif cmd == "summary":
         path = Path(args.results_dir) / "tables" / "summary.md"
         if not path.is_file():
-            raise InfcopError(f"no summary at '{path}'; build it with `snakemake results/tables/summary.md`")
+            raise InfcopError(f"no summary at '{path}'; build it with `snakemake {path}`")
         print(path.read_text(), end="")
     elif cmd == "branch":
-        from .config import load_config
-        exp = load_config(args.configfile)["experiment"]
+        from .experiment import resolve, root_of
+        config = resolve([args.configfile])
+        exp = config["experiment"]
         if args.method not in exp["methods"]:
             raise InfcopError(f"method '{args.method}' is not run by {args.configfile}; its methods: "
                               f"{', '.join(exp['methods'])}")
-        for d in exp["datasets"]:
-            for a in exp["archs"]:
-                for s in exp["seeds"]:
-                    print(f"results/{d}/{a}/seed{s}/{args.method}/iter1/model.pt")
+        for run in L.Layout(root_of(config)).runs({**exp, "methods": [args.method]}):
+            print(f"{run}/{L.iteration_name(1)}/{L.MODEL}")
     elif cmd == "check-config":
-        from .config import load_config
-        load_config(args.config)
+        from .experiment import resolve
+        resolve([args.config])
         print(f"{args.config}: OK")
+    elif cmd == "schema":
+        from .schema import schema_yaml
+        print(schema_yaml(), end="")
     from .faults import kill_point
     kill_point("done", cmd)
     return None

@@ -1,20 +1,16 @@
-"""Datasets by name, held as tensors, split deterministically into train / validation / test."""
+"""Data sets by name (DATASETS), held as tensors, split deterministically into train / validation / test.
+Cheap to import: torch loads when data is."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-import torch
-
 from . import InfcopError
-from .config import DATASETS
+from .registry import Registry
 
-TORCHVISION_SETS = {
-    "mnist": "MNIST",
-    "fashion_mnist": "FashionMNIST",
-    "cifar10": "CIFAR10",
-    "cifar100": "CIFAR100",
-}
+DATASETS = Registry("data set")
 # The test split of `digits` is fixed across seeds so that every seed is scored on the same images.
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_TEST_SEED = 12345
@@ -22,8 +18,8 @@ DIGITS_TEST_SEED = 12345
 
 @dataclass
 class Split:
-    x: torch.Tensor  # float32, (N, C, H, W), normalised
-    y: torch.Tensor  # int64, (N,)
+    x: "torch.Tensor"  # float32, (N, C, H, W), normalised
+    y: "torch.Tensor"  # int64, (N,)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -40,6 +36,7 @@ class Dataset:
     test: Split
     num_classes: int
     augment: bool  # random crop + flip on training batches (CIFAR)
+    content_hash: str = ""  # of the data itself (not its path): part of every stage's resume fingerprint
 
     @property
     def in_channels(self) -> int:
@@ -51,11 +48,13 @@ class Dataset:
 
     def to(self, device) -> "Dataset":
         return Dataset(self.name, self.train.to(device), self.val.to(device), self.test.to(device),
-                       self.num_classes, self.augment)
+                       self.num_classes, self.augment, self.content_hash)
 
 
-def _carve(x: torch.Tensor, y: torch.Tensor, fraction: float, seed: int):
+def _carve(x, y, fraction: float, seed: int):
     """Split off a `fraction` of (x, y), drawn with `seed`; returns (rest, carved)."""
+    import torch
+
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(len(y), generator=g)
     n = int(round(len(y) * fraction))
@@ -63,7 +62,7 @@ def _carve(x: torch.Tensor, y: torch.Tensor, fraction: float, seed: int):
     return Split(x[rest], y[rest]), Split(x[held], y[held])
 
 
-def _normalise(train_x: torch.Tensor, *others: torch.Tensor):
+def _normalise(train_x, *others):
     # Per-channel statistics of the training images only: no information from val/test leaks in.
     mean = train_x.mean(dim=(0, 2, 3), keepdim=True)
     std = train_x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
@@ -87,7 +86,10 @@ def digits_arrays():
     return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
 
 
-def _digits():
+def _digits(data_dir=None, download=False):
+    """scikit-learn's 1,797 8x8 digits, with a test split fixed across seeds."""
+    import torch
+
     images, target = digits_arrays()
     x = torch.from_numpy(images).unsqueeze(1) / 16.0
     y = torch.from_numpy(target)
@@ -95,10 +97,12 @@ def _digits():
     return train.x, train.y, test.x, test.y, 10, False
 
 
-def _torchvision(name: str, data_dir: Path, download: bool):
+def _torchvision(name: str, cls_name: str, data_dir: Path, download: bool):
+    """A torchvision data set read by torchvision's own class from `data_dir`."""
+    import torch
     import torchvision.datasets as tvd
 
-    cls = getattr(tvd, TORCHVISION_SETS[name])
+    cls = getattr(tvd, cls_name)
     root = Path(data_dir)
     if not download and not root.is_dir():
         raise InfcopError(
@@ -112,9 +116,12 @@ def _torchvision(name: str, data_dir: Path, download: bool):
         raise InfcopError(
             f"data set '{name}': could not read it from '{folder}' ({type(exc).__name__}: {exc}); "
             f"check the files there or set data.download: true to let torchvision fetch it") from None
-    out = []
+    out, digest = [], hashlib.blake2b(digest_size=16)
     for ds in parts:
         data = ds.data
+        raw = data.numpy() if isinstance(data, torch.Tensor) else data
+        digest.update(raw.tobytes())  # the raw uint8 images: 4x less to hash than the floats
+        digest.update(bytes(str(list(ds.targets)), "ascii"))
         if isinstance(data, torch.Tensor):  # MNIST-like: (N, H, W) uint8
             x = data.float().unsqueeze(1) / 255.0
         else:  # CIFAR: numpy (N, H, W, C) uint8
@@ -124,7 +131,13 @@ def _torchvision(name: str, data_dir: Path, download: bool):
             raise InfcopError(f"data set '{name}': files under '{root}' hold no usable images")
         out += [x, y]
     num_classes = 100 if name == "cifar100" else 10
-    return out[0], out[1], out[2], out[3], num_classes, name.startswith("cifar")
+    return out[0], out[1], out[2], out[3], num_classes, name.startswith("cifar"), digest.hexdigest()
+
+
+DATASETS.add("digits", _digits, bundled=True, label="digits (8x8)")
+for _name, _cls in (("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST"), ("cifar10", "CIFAR10"),
+                    ("cifar100", "CIFAR100")):
+    DATASETS.add(_name, partial(_torchvision, _name, _cls), bundled=False, folder=_cls, label=_cls)
 
 
 def load_dataset(name: str, seed: int, val_fraction: float = 0.1, data_dir: str | Path = "data",
@@ -132,21 +145,32 @@ def load_dataset(name: str, seed: int, val_fraction: float = 0.1, data_dir: str 
     """Train / validation / test splits of `name`; the validation split is carved from the training
     data with `seed`, so it differs between seeds while the test split never does."""
     if name not in DATASETS:
-        raise InfcopError(f"unknown dataset '{name}'; known: {', '.join(DATASETS)}")
+        raise InfcopError(f"unknown dataset '{name}'; known: {', '.join(DATASETS.names())}")
     if not 0 < val_fraction < 1:
         raise InfcopError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
-    if name == "digits":
-        tx, ty, sx, sy, k, aug = _digits()
-    else:
-        tx, ty, sx, sy, k, aug = _torchvision(name, Path(data_dir), download)
+    loaded = DATASETS.get(name).obj(Path(data_dir), download)
+    tx, ty, sx, sy, k, aug = loaded[:6]
+    content = loaded[6] if len(loaded) > 6 else tensors_hash(tx, ty, sx, sy)
     train, val = _carve(tx, ty, val_fraction, 1000 + seed)
     trx, vx, sx = _normalise(train.x, val.x, sx)
-    return Dataset(name, Split(trx, train.y), Split(vx, val.y), Split(sx, sy), k, aug)
+    return Dataset(name, Split(trx, train.y), Split(vx, val.y), Split(sx, sy), k, aug, content)
 
 
-def augment_batch(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+def tensors_hash(*tensors) -> str:
+    """A digest of tensors' contents (shape, dtype and bytes)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        digest.update(f"{tuple(t.shape)}{t.dtype}".encode())
+        digest.update(t.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def augment_batch(x, generator, pad: int = 4):
     """Standard CIFAR augmentation on a batch already on its device: random crop after zero padding,
     then random horizontal flip; vectorised, driven by `generator` so epochs are reproducible."""
+    import torch
+
     b, c, h, w = x.shape
     dev = x.device
     shift = torch.randint(0, 2 * pad + 1, (2, b), generator=generator).to(dev)
@@ -160,10 +184,11 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> 
     return padded[bi, ci, rows[:, None, :, None], cols[:, None, None, :]]
 
 
-def batches(split: Split, batch_size: int, generator: torch.Generator | None = None,
-            augment: bool = False):
+def batches(split: Split, batch_size: int, generator=None, augment: bool = False):
     """Yield (x, y) batches: shuffled by `generator` when given, in order otherwise. No workers: the
     split is already a tensor (on the training device)."""
+    import torch
+
     n = len(split)
     if generator is not None:
         order = torch.randperm(n, generator=generator).to(split.x.device)
@@ -182,6 +207,8 @@ def batches(split: Split, batch_size: int, generator: torch.Generator | None = N
 
 def probe_split(train: Split, size: int, seed: int) -> Split:
     """The fixed probe subset of the training split on which every flow is measured."""
+    import torch
+
     size = min(size, len(train))
     g = torch.Generator().manual_seed(2000 + seed)
     idx = torch.randperm(len(train), generator=g)[:size].sort().values.to(train.x.device)

@@ -185,3 +185,4 @@ def measure_flows(model: nn.Module, probe: Split, batch_size: int = 256, referen
     model.train(was_training)
     return Flows(layers=names, connectivity=[st.mean_correlation() for st in pairs], gradflow=grad,
                  similarity=(cos_sums / n_total).tolist() if reference is not None else [])
+

@@ -1,124 +1,44 @@
-"""Model registry by name. Every model takes (in_channels, num_classes, image_size) from the data set."""
+"""Architectures by name (ARCHS), each built from the data set's (in_channels, num_classes, image_size),
+plus `torchvision:<name>` for any torchvision classification model. Cheap to import: the network classes
+(infcop.nets) and torch load only when a model is built."""
 from __future__ import annotations
 
-import torch
-from torch import nn
-
 from . import InfcopError
+from .registry import Registry
+
+ARCHS = Registry("architecture")
+TORCHVISION_PREFIX = "torchvision:"
 
 
-def _flat_features(features: nn.Module, in_channels: int, image_size: int) -> int:
-    with torch.no_grad():
-        return features(torch.zeros(1, in_channels, image_size, image_size)).flatten(1).shape[1]
+def _nets():
+    from . import nets
+    return nets
 
 
-class MLP(nn.Module):
-    def __init__(self, in_channels, num_classes, image_size):
-        super().__init__()
-        d = in_channels * image_size * image_size
-        self.fc1, self.fc2, self.fc3 = nn.Linear(d, 256), nn.Linear(256, 128), nn.Linear(128, num_classes)
-
-    def forward(self, x):
-        x = torch.relu(self.fc1(x.flatten(1)))
-        return self.fc3(torch.relu(self.fc2(x)))
-
-
-class LeNet5(nn.Module):
-    def __init__(self, in_channels, num_classes, image_size):
-        super().__init__()
-        # padding 2 on both convs so that 8x8 digits survive two poolings
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True))
-        d = _flat_features(self.features, in_channels, image_size)
-        self.classifier = nn.Sequential(nn.Linear(d, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-                                        nn.Linear(84, num_classes))
-
-    def forward(self, x):
-        return self.classifier(self.features(x).flatten(1))
+ARCHS.add("mlp", lambda c, k, s: _nets().MLP(c, k, s), label="MLP 256-128")
+ARCHS.add("lenet5", lambda c, k, s: _nets().LeNet5(c, k, s), label="LeNet-5")
+ARCHS.add("small_cnn", lambda c, k, s: _nets().SmallCNN(c, k, s), label="small CNN")
+ARCHS.add("vgg11", lambda c, k, s: _nets().VGG(_nets().VGG_CFG["vgg11"], c, k, s), label="VGG-11 (BN)")
+ARCHS.add("vgg16", lambda c, k, s: _nets().VGG(_nets().VGG_CFG["vgg16"], c, k, s), label="VGG-16 (BN)")
+ARCHS.add("resnet20", lambda c, k, s: _nets().ResNet([16, 32, 64], [3, 3, 3], c, k, s), label="ResNet-20")
+ARCHS.add("resnet18", lambda c, k, s: _nets().ResNet([64, 128, 256, 512], [2, 2, 2, 2], c, k, s),
+          label="ResNet-18 (CIFAR stem)")
 
 
-class SmallCNN(nn.Module):
-    """Sized for 8x8 digits: two 3x3 convs, one pooling, two linear layers."""
-
-    def __init__(self, in_channels, num_classes, image_size):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True))
-        d = _flat_features(self.features, in_channels, image_size)
-        self.classifier = nn.Sequential(nn.Linear(d, 128), nn.ReLU(), nn.Linear(128, num_classes))
-
-    def forward(self, x):
-        return self.classifier(self.features(x).flatten(1))
+def allowed_archs() -> str:
+    return ", ".join(ARCHS.names()) + ", or torchvision:<model name>"
 
 
-VGG_CFG = {
-    "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
-    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-}
-
-
-class VGG(nn.Module):
-    """CIFAR-style VGG with batch norm; ceil-mode pooling lets 28x28 and 8x8 inputs through too."""
-
-    def __init__(self, cfg, in_channels, num_classes, image_size):
-        super().__init__()
-        layers, c = [], in_channels
-        for v in cfg:
-            if v == "M":
-                layers.append(nn.MaxPool2d(2, ceil_mode=True))
-            else:
-                layers += [nn.Conv2d(c, v, 3, padding=1, bias=False), nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
-                c = v
-        self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c, num_classes)
-
-    def forward(self, x):
-        return self.classifier(self.pool(self.features(x)).flatten(1))
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or cin != cout:
-            # named `shortcut`: flows skip these convs (DESIGN: shortcut convs excluded)
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        out = torch.relu(self.bn1(self.conv1(x)))
-        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
-
-
-class ResNet(nn.Module):
-    """CIFAR-style ResNet: 3x3 stem, no stem pooling."""
-
-    def __init__(self, widths, blocks, in_channels, num_classes, image_size):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(widths[0])
-        stages, c = [], widths[0]
-        for i, (w, n) in enumerate(zip(widths, blocks)):
-            for j in range(n):
-                stages.append(BasicBlock(c, w, 2 if (i > 0 and j == 0) else 1))
-                c = w
-        self.layers = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(c, num_classes)
-
-    def forward(self, x):
-        x = torch.relu(self.bn1(self.conv1(x)))
-        return self.fc(self.pool(self.layers(x)).flatten(1))
+def check_arch(name: str) -> None:
+    if name in ARCHS or (isinstance(name, str) and name.startswith(TORCHVISION_PREFIX)
+                         and len(name) > len(TORCHVISION_PREFIX)):
+        return
+    raise InfcopError(f"unknown arch '{name}'; known: {allowed_archs()}")
 
 
 def _torchvision_model(name, in_channels, num_classes, image_size):
     import torchvision.models as tvm
+    from torch import nn
 
     try:
         model = tvm.get_model(name, weights=None, num_classes=num_classes)
@@ -136,33 +56,18 @@ def _torchvision_model(name, in_channels, num_classes, image_size):
     return model
 
 
-MODELS = {
-    "mlp": MLP,
-    "lenet5": LeNet5,
-    "small_cnn": SmallCNN,
-    "vgg11": lambda c, k, s: VGG(VGG_CFG["vgg11"], c, k, s),
-    "vgg16": lambda c, k, s: VGG(VGG_CFG["vgg16"], c, k, s),
-    "resnet20": lambda c, k, s: ResNet([16, 32, 64], [3, 3, 3], c, k, s),
-    "resnet18": lambda c, k, s: ResNet([64, 128, 256, 512], [2, 2, 2, 2], c, k, s),
-}
-
-
-def check_arch(name: str) -> None:
-    if name in MODELS or (name.startswith("torchvision:") and len(name) > len("torchvision:")):
-        return
-    raise InfcopError(f"unknown arch '{name}'; known: {', '.join(MODELS)}, or torchvision:<model name>")
-
-
-def build_model(name: str, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
+def build_model(name: str, in_channels: int, num_classes: int, image_size: int):
     check_arch(name)
-    if name.startswith("torchvision:"):
-        return _torchvision_model(name.split(":", 1)[1], in_channels, num_classes, image_size)
-    return MODELS[name](in_channels, num_classes, image_size)
+    if name.startswith(TORCHVISION_PREFIX):
+        return _torchvision_model(name[len(TORCHVISION_PREFIX):], in_channels, num_classes, image_size)
+    return ARCHS.get(name).obj(in_channels, num_classes, image_size)
 
 
-def flow_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def flow_layers(model) -> list:
     """The Conv2d/Linear layers whose activations define the flows, in forward order (registration
     order), ResNet shortcut convs excluded."""
+    from torch import nn
+
     return [(n, m) for n, m in model.named_modules()
             if isinstance(m, (nn.Conv2d, nn.Linear)) and "shortcut" not in n.split(".")
             and "downsample" not in n.split(".")]

@@ -1,50 +1,31 @@
-"""Pruners: decide how many and which surviving weights to remove. Only surviving weights are ranked."""
+"""Pruners: decide how many and which surviving weights to remove. A pruner is one function registered
+in PRUNERS with its parameter spec: `fn(weights, masks, params) -> new masks`, where `weights` and
+`masks` map each prunable (Conv2d/Linear) weight name to a CPU tensor and its boolean mask. Cheap to
+import (torch loads when a pruner runs)."""
 from __future__ import annotations
 
 import math
-
-import torch
-from torch import nn
+from typing import Callable
 
 from . import InfcopError
-from .config import PRUNERS, SCOPES, check_sap
-from .masks import Masks, prunable
+from .registry import Param, Registry
+
+PRUNERS = Registry("pruner")
+
+SCOPE = Param("scope", "choice", default="layer", choices=("global", "layer"),
+              help="rank within each layer, or across all prunable layers at once")
 
 
-
-def pq_index(w: torch.Tensor, p: float, q: float) -> float:
-    """PQ index I(w) = 1 - d^(1/q - 1/p) * ||w||_p / ||w||_q over the d entries of w (SAP)."""
-    w = w.detach().double().abs().flatten()
-    d = w.numel()
-    norm_q = w.pow(q).sum().pow(1.0 / q)
-    if d == 0 or norm_q == 0:
-        return 0.0
-    norm_p = w.pow(p).sum().pow(1.0 / p)
-    return float(1.0 - d ** (1.0 / q - 1.0 / p) * norm_p / norm_q)
-
-
-def sap_prune_count(w: torch.Tensor, p: float, q: float, eta: float = 0.0, gamma: float = 1.0,
-                    beta: float = 0.9) -> int:
-    """Number of the d surviving weights `w` to prune: r = d (1+eta)^(-q/(q-p)) (1-I)^(qp/(q-p)),
-    pruned = floor(d * min(gamma (1 - r/d), beta))."""
-    check_sap(p, q, eta, gamma, beta)
-    d = w.numel()
-    if d == 0:
-        return 0
-    index = pq_index(w, p, q)
-    r = d * (1.0 + eta) ** (-q / (q - p)) * (1.0 - index) ** (q * p / (q - p))
-    return max(0, math.floor(d * min(gamma * (1.0 - r / d), beta)))
-
-
-def _prune_smallest(weights: list[torch.Tensor], masks: list[torch.Tensor], count: int) -> None:
+def prune_smallest(weights: list, masks: list, count: int) -> None:
     """Clear the `count` smallest-magnitude surviving entries across `weights` (in place on masks).
     Ties are broken by position, so the result is deterministic."""
+    import torch
+
     if count <= 0:
         return
     surviving = torch.cat([w.detach().abs().flatten()[m.flatten()] for w, m in zip(weights, masks)])
     count = min(count, surviving.numel())
-    # stable sort: equal magnitudes pruned in index order
-    order = torch.sort(surviving, stable=True).indices[:count]
+    order = torch.sort(surviving, stable=True).indices[:count]  # stable: equal magnitudes in index order
     drop = torch.zeros(surviving.numel(), dtype=torch.bool)
     drop[order] = True
     start = 0
@@ -56,31 +37,92 @@ def _prune_smallest(weights: list[torch.Tensor], masks: list[torch.Tensor], coun
         start += n
 
 
-def prune(model: nn.Module, masks: Masks, spec: dict) -> Masks:
-    """Return new masks with weights removed from `model` (its current weights rank them)."""
-    name = spec.get("name")
-    scope = spec.get("scope", "layer")
-    if name not in PRUNERS:
-        raise InfcopError(f"unknown pruner '{name}'; known: {', '.join(PRUNERS)}")
-    if scope not in SCOPES:
-        raise InfcopError(f"pruner.scope must be one of {', '.join(SCOPES)}, got '{scope}'")
-    params = prunable(model)
-    new = {n: m.detach().clone().cpu() for n, m in masks.items()}
-    weights = {n: params[n].detach().cpu() for n in new}
-    groups = [[n] for n in new] if scope == "layer" else [list(new)]
+def prune_by_count(weights: dict, masks: dict, scope: str, count: Callable) -> dict:
+    """The common shape of magnitude-based pruners: per group (each layer, or all layers for `scope:
+    global`) `count(surviving weights)` says how many to remove, and the smallest-magnitude survivors go.
+    A group always keeps one weight, so the network stays connected."""
+    import torch
+
+    groups = [[n] for n in masks] if scope == "layer" else [list(masks)]
     for group in groups:
         ws = [weights[n] for n in group]
-        ms = [new[n] for n in group]
+        ms = [masks[n] for n in group]
         surviving = torch.cat([w.flatten()[m.flatten()] for w, m in zip(ws, ms)])
-        if name == "magnitude":
-            rate = spec["rate"]
-            if isinstance(rate, bool) or not 0 < rate < 1:
-                raise InfcopError(f"pruner.rate must be in (0, 1), got {rate}")
-            count = math.floor(rate * surviving.numel())
-        else:
-            count = sap_prune_count(surviving, spec["p"], spec["q"], spec.get("eta", 0.0),
-                                    spec.get("gamma", 1.0), spec.get("beta", 0.9))
-        # never empty a layer (or the network): one surviving weight keeps the graph connected
-        count = min(count, surviving.numel() - 1)
-        _prune_smallest(ws, ms, count)
-    return new
+        prune_smallest(ws, ms, min(count(surviving), surviving.numel() - 1))
+    return masks
+
+
+@PRUNERS.register("magnitude", params=[
+    Param("rate", "number", lo=0, hi=1, lo_open=True, hi_open=True, help="fraction of surviving weights removed"),
+    SCOPE], label="magnitude")
+def magnitude(weights: dict, masks: dict, params: dict) -> dict:
+    """Remove a fixed fraction `rate` of the surviving weights (of each layer, or globally)."""
+    return prune_by_count(weights, masks, params["scope"], lambda s: math.floor(params["rate"] * s.numel()))
+
+
+def pq_index(w, p: float, q: float) -> float:
+    """PQ index I(w) = 1 - d^(1/q - 1/p) * ||w||_p / ||w||_q over the d entries of w (SAP)."""
+    w = w.detach().double().abs().flatten()
+    d = w.numel()
+    norm_q = w.pow(q).sum().pow(1.0 / q)
+    if d == 0 or norm_q == 0:
+        return 0.0
+    norm_p = w.pow(p).sum().pow(1.0 / p)
+    return float(1.0 - d ** (1.0 / q - 1.0 / p) * norm_p / norm_q)
+
+
+def check_pq(params: dict, key: str = "pruner") -> None:
+    p, q = params["p"], params["q"]
+    if not p < q:
+        raise InfcopError(f"config key '{key}': p must be < q (the PQ index needs p < q), got p={p}, q={q}")
+
+
+SAP_PARAMS = (Param("p", "number", lo=0, lo_open=True), Param("q", "number", lo=0, lo_open=True),
+              Param("eta", "number", default=0.0, lo=0), Param("gamma", "number", default=1.0, lo=0, lo_open=True),
+              Param("beta", "number", default=0.9, lo=0, hi=1, lo_open=True), SCOPE)
+
+
+def sap_prune_count(w, p: float, q: float, eta: float = 0.0, gamma: float = 1.0,
+                    beta: float = 0.9) -> int:
+    """Number of the d surviving weights `w` to prune: r = d (1+eta)^(-q/(q-p)) (1-I)^(qp/(q-p)),
+    pruned = floor(d * min(gamma (1 - r/d), beta))."""
+    spec = {"p": p, "q": q, "eta": eta, "gamma": gamma, "beta": beta}
+    for param in SAP_PARAMS[:-1]:
+        param.check(f"pruner.{param.name}", spec[param.name])
+    check_pq(spec)
+    d = w.numel()
+    if d == 0:
+        return 0
+    index = pq_index(w, p, q)
+    r = d * (1.0 + eta) ** (-q / (q - p)) * (1.0 - index) ** (q * p / (q - p))
+    return max(0, math.floor(d * min(gamma * (1.0 - r / d), beta)))
+
+
+@PRUNERS.register("sap", params=SAP_PARAMS, check=check_pq, label="SAP")
+def sap(weights: dict, masks: dict, params: dict) -> dict:
+    """SAP: the PQ index of the surviving weights sets how many to remove (adaptive fraction)."""
+    args = [params[k] for k in ("p", "q", "eta", "gamma", "beta")]
+    return prune_by_count(weights, masks, params["scope"], lambda s: sap_prune_count(s, *args))
+
+
+def prune(model, masks: dict, spec: dict) -> dict:
+    """Return new masks with weights removed from `model` (its current weights rank them). The pruner may
+    only remove surviving weights: a result that revives one or changes a shape is refused."""
+    import torch
+
+    from .masks import prunable
+
+    params = PRUNERS.resolve("pruner", spec)
+    fn = PRUNERS.get(params["name"]).obj
+    layers = prunable(model)
+    new = {n: m.detach().clone().cpu() for n, m in masks.items()}
+    weights = {n: layers[n].detach().cpu() for n in new}
+    out = fn(weights, new, params)
+    if not isinstance(out, dict) or set(out) != set(masks):
+        raise InfcopError(f"pruner '{params['name']}' must return a mask for every prunable weight")
+    for n, m in out.items():
+        old = masks[n].cpu()
+        if m.shape != old.shape or m.dtype != torch.bool or bool((m & ~old).any()):
+            raise InfcopError(f"pruner '{params['name']}' returned a bad mask for '{n}': it must be a boolean "
+                              "tensor of the weight's shape that keeps only surviving weights")
+    return out

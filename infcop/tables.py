@@ -1,13 +1,19 @@
-"""Tidy tables across every run, and the summary a paper would show."""
+"""Tidy tables across every run, and the summary a paper would show: their columns and row builders."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from pathlib import Path
 
 from . import InfcopError
+from . import layout as L
 from .checkpoints import load_json, save_text
 
+ITERATION_COLUMNS = ["dataset", "arch", "method", "seed", "iteration", "remaining_weights", "test_accuracy",
+                     "val_accuracy", "epochs_trained", "stop_reason", "train_seconds", "flow_seconds"]
+LAYER_COLUMNS = ["dataset", "arch", "method", "seed", "iteration", "metric", "layer", "layer_index", "value"]
 EPOCH_COLUMNS = ["dataset", "arch", "method", "seed", "iteration", "epoch", "train_loss", "val_accuracy",
                  "info_distance", "grad_distance", "stopped", "stop_reason", "remaining_weights", "train_seconds",
                  "flow_seconds"]
@@ -16,8 +22,40 @@ EPOCH_LAYER_COLUMNS = ["dataset", "arch", "method", "seed", "iteration", "epoch"
 KEYS = ["dataset", "arch", "method"]
 
 
+def csv_text(rows: list[dict], columns: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
 def _csv(df, path: Path):
     save_text(df.to_csv(index=False, lineterminator="\n"), path)
+
+
+LAYER_METRICS = (("connectivity", "pairs"), ("gradflow", "layers"), ("similarity", "layers"))
+
+
+def layer_rows(base: dict, names: list[str], pairs: list[str], conn, grad, sim) -> list[dict]:
+    """Tidy rows of the per-layer vectors (connectivity per layer pair, gradient flow and similarity per
+    layer) of one network."""
+    labels = {"pairs": pairs, "layers": names}
+    values = {"connectivity": conn, "gradflow": grad, "similarity": sim}
+    rows = []
+    for metric, kind in LAYER_METRICS:
+        for i, (label, v) in enumerate(zip(labels[kind], values[metric])):
+            rows.append({**base, "metric": metric, "layer": label, "layer_index": i, "value": v})
+    return rows
+
+
+def threshold_columns() -> list[tuple[str, str, str]]:
+    """(column, criterion, parameter) for every numeric parameter of every registered stop criterion,
+    e.g. ('infoflow_epsilon', 'infoflow', 'epsilon'): the methods table's threshold columns."""
+    from .stopping import STOPS
+
+    return [(f"{e.name}_{p.name}", e.name, p.name) for e in STOPS for p in e.params
+            if p.kind in ("number", "integer")]
 
 
 def method_table(methods: dict):
@@ -28,27 +66,25 @@ def method_table(methods: dict):
     for name, preset in methods.items():
         m = check_method(name, preset)
         by = {s["name"]: s for s in m["stop"]}
-        rows.append({"method": name, "pruner": m["pruner"]["name"], "stops": "+".join(s["name"] for s in m["stop"]),
-                     "infoflow_epsilon": by.get("infoflow", {}).get("epsilon", math.nan),
-                     "gradflow_epsilon": by.get("gradflow", {}).get("epsilon", math.nan),
-                     "accuracy_delta": by.get("accuracy", {}).get("delta", math.nan),
-                     "max_epochs": m.get("max_epochs", math.nan), "rewind": m["rewind"],
-                     "spec": json.dumps(m["pruner"], sort_keys=True)})
+        row = {"method": name, "pruner": m["pruner"]["name"], "stops": "+".join(s["name"] for s in m["stop"])}
+        for column, criterion, param in threshold_columns():
+            row[column] = by.get(criterion, {}).get(param, math.nan)
+        row.update({"max_epochs": m.get("max_epochs", math.nan), "rewind": m["rewind"],
+                    "spec": json.dumps(m["pruner"], sort_keys=True)})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
 def _epoch_rows(metrics: dict):
     base = {k: metrics[k] for k in ("dataset", "arch", "method", "seed", "iteration")}
-    rows, layer_rows = [], []
+    rows, lrows = [], []
     for e in metrics["epochs"]:
         rows.append({**base, **{k: e.get(k) for k in EPOCH_COLUMNS if k in e},
                      "remaining_weights": metrics["remaining_weights"]})
-        for metric, labels in (("connectivity", metrics["pairs"]), ("gradflow", metrics["layers"]),
-                               ("similarity", metrics["layers"])):
-            for i, v in enumerate(e.get(metric, [])):
-                layer_rows.append({**base, "epoch": e["epoch"], "metric": metric, "layer": labels[i],
-                                   "layer_index": i, "value": v})
-    return rows, layer_rows
+        lrows += [{**r, "epoch": e["epoch"]} for r in layer_rows(
+            base, metrics["layers"], metrics["pairs"], e.get("connectivity", []), e.get("gradflow", []),
+            e.get("similarity", []))]
+    return rows, lrows
 
 
 def summarise(iterations, tickets):
@@ -106,16 +142,16 @@ def write_tables(runs: list, methods: dict, out_dir) -> None:
     out = Path(out_dir)
     its, layers, epochs, epoch_layers, tickets = [], [], [], [], []
     for run in map(Path, runs):
-        if not (run / "evaluation.csv").is_file():
-            raise InfcopError(f"run '{run}' has no evaluation.csv; evaluate it first")
-        ev = pd.read_csv(run / "evaluation.csv")
+        if not (run / L.EVALUATION).is_file():
+            raise InfcopError(f"run '{run}' has no {L.EVALUATION}; evaluate it first")
+        ev = pd.read_csv(run / L.EVALUATION)
         its.append(ev)
-        layers.append(pd.read_csv(run / "layers.csv"))
+        layers.append(pd.read_csv(run / L.LAYERS))
         for k in sorted(int(i) for i in ev["iteration"] if i > 0):
-            rows, lrows = _epoch_rows(load_json(run / f"iter{k}" / "metrics.json"))
+            rows, lrows = _epoch_rows(load_json(run / L.iteration_name(k) / L.METRICS))
             epochs += rows
             epoch_layers += lrows
-        tickets.append(load_json(run / "ticket.json"))
+        tickets.append(load_json(run / L.TICKET_INFO))
     iterations = pd.concat(its, ignore_index=True)
     ticket_df = pd.DataFrame(tickets)
     _csv(iterations, out / "iterations.csv")

@@ -1,18 +1,27 @@
-"""The training loop: SGD, mask enforcement, per-epoch measurement and stop decision, epoch checkpoints."""
+"""The training loop: SGD, mask enforcement, and the epoch loop that trains, measures, asks the stop
+criteria and writes an epoch checkpoint after every epoch."""
 from __future__ import annotations
 
+import logging
 import math
 import os
+import time
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from functools import partial
 
 import torch
 from torch import nn
 
 from . import InfcopError
+from .checkpoints import EpochCheckpoint
 from .data import Dataset, Split, batches
+from .faults import kill_point
+from .measures import flow_distance
 from .masks import MaskEnforcer
+from .stopping import Criterion, decide
 
+log = logging.getLogger("infcop")
 
 
 class DivergenceError(InfcopError):
@@ -147,3 +156,89 @@ def accuracy(model, split: Split, batch_size: int = 512, autocast=nullcontext) -
         with autocast():
             correct += (model(xb).argmax(1) == yb).sum()
     return int(correct) / max(len(split), 1)
+
+
+@dataclass
+class Schedule:
+    """How long one retraining may run and what may stop it: the criteria are asked after every epoch
+    from `min_epochs` on; `max_epochs` always ends it."""
+    criteria: list[Criterion] = field(default_factory=list)
+    max_epochs: int = 1
+    min_epochs: int = 0
+
+
+@dataclass
+class Reference:
+    """The dense network a retraining is compared with: the model (for similarity) and its metrics
+    (reference flows, validation accuracy)."""
+    model: nn.Module
+    metrics: dict
+
+
+def _record_flows(env, model, masks, reference: Reference | None, rec: dict) -> None:
+    """Measure the flows after an epoch and their distances to the dense network's, into `rec`."""
+    f = env.flows(model, reference=reference.model if reference else None, masks=masks)
+    rec.update(connectivity=f.connectivity, gradflow=f.gradflow, similarity=f.similarity)
+    if reference is not None:
+        kind = env.fl["distance"]
+        rec["info_distance"] = flow_distance(f.connectivity, reference.metrics["connectivity"], kind)
+        rec["grad_distance"] = flow_distance(f.gradflow, reference.metrics["gradflow"], kind)
+
+
+def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpoint, *,
+            reference: Reference | None = None, measure: bool = True, keep_best: bool = False,
+            initial=None) -> dict:
+    """Train epoch by epoch until a stop criterion holds or the budget ends; after each epoch record
+    validation accuracy, flows, distances and the decision, and write the epoch checkpoint. A matching
+    checkpoint is resumed exactly (weights, masks, optimizer, RNG, history)."""
+    tr = env.tr
+    opt = make_optimizer(model, tr)
+    history, best = [], None
+    resumed = checkpoint.load()
+    if resumed is not None:
+        model.load_state_dict(resumed["state"])
+        for k in masks:
+            masks[k].copy_(resumed["masks"][k])
+        opt.load_state_dict(resumed["optimizer"])
+        torch.set_rng_state(resumed["rng"])
+        history, best = resumed["history"], resumed.get("best")
+        log.info("%s: resuming after epoch %d from %s", run.label(), resumed["epoch"], checkpoint.path)
+    elif initial is not None:
+        initial(model)
+    enforcer = MaskEnforcer(model, masks)
+    ref_metrics = reference.metrics if reference is not None else {}
+    stopped = bool(history) and history[-1]["stopped"]
+    epoch = len(history)
+    while not stopped:
+        epoch += 1
+        lr = lr_at(epoch, schedule.max_epochs, tr)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        t0 = time.perf_counter()
+        loss = train_epoch(model, env.data, opt, enforcer, epoch_generator(run.seed, run.iteration, epoch),
+                           tr["batch_size"], env.autocast)
+        if not math.isfinite(loss):
+            raise DivergenceError(f"training diverged ({run.label()}): the loss became {loss} in epoch {epoch}; "
+                                  "lower training.lr or check the data")
+        val = accuracy(model, env.data.val, autocast=env.autocast)
+        train_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        rec = {"epoch": epoch, "train_loss": loss, "val_accuracy": val, "lr": lr,
+               "info_distance": float("nan"), "grad_distance": float("nan")}
+        if measure:
+            _record_flows(env, model, masks, reference, rec)
+        flow_s = time.perf_counter() - t1
+        stopped, reason = decide(schedule.criteria, epoch, schedule.max_epochs, schedule.min_epochs, rec,
+                                 ref_metrics)
+        rec.update(stopped=stopped, stop_reason=reason, train_seconds=train_s, flow_seconds=flow_s)
+        history.append(rec)
+        if keep_best and (best is None or val > best["val_accuracy"]):
+            best = {"epoch": epoch, "val_accuracy": val,
+                    "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+        log.info("%s epoch %d loss %.4f val_acc %.4f info_dist %.4f grad_dist %.4f %s", run.label(), epoch,
+                 loss, val, rec["info_distance"], rec["grad_distance"], f"STOP ({reason})" if stopped else "go on")
+        checkpoint.save({"epoch": epoch, "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                         "masks": {k: v.cpu() for k, v in masks.items()}, "optimizer": opt.state_dict(),
+                         "rng": torch.get_rng_state(), "history": history, "best": best})
+        kill_point("epoch", checkpoint.path)
+    return {"history": history, "best": best}

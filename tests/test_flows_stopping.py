@@ -7,7 +7,8 @@ from infcop import InfcopError
 from infcop.data import Split
 from infcop.flows import measure_flows
 from infcop.masks import full_masks
-from infcop.stopping import decide, flow_distance, normalise_stops
+from infcop.measures import flow_distance
+from infcop.stopping import criteria_of, decide, normalise_stops
 
 
 class Tiny(nn.Module):
@@ -87,10 +88,13 @@ def test_distance_l2_and_relative():
         flow_distance([1.0], [1.0, 2.0])
 
 
+def _record(info_distance=0.5, grad_distance=0.5, val_accuracy=0.9, dense_val_accuracy=0.95):
+    return ({"info_distance": info_distance, "grad_distance": grad_distance, "val_accuracy": val_accuracy},
+            {"val_accuracy": dense_val_accuracy})
+
+
 def _decide(stops, epoch, **kw):
-    args = dict(info_distance=0.5, grad_distance=0.5, val_accuracy=0.9, dense_val_accuracy=0.95)
-    args.update(kw)
-    return decide(normalise_stops(stops), epoch, 10, 1, **args)
+    return decide(criteria_of(normalise_stops(stops)), epoch, 10, 1, *_record(**kw))
 
 
 def test_first_firing_criterion_wins_and_budget_always_bounds():
@@ -106,11 +110,11 @@ def test_first_firing_criterion_wins_and_budget_always_bounds():
 
 
 def test_min_epochs_holds_back_every_criterion_but_budget():
-    stops = normalise_stops([{"name": "infoflow", "epsilon": 1.0}])
-    kw = dict(info_distance=0.0, grad_distance=0.0, val_accuracy=1.0, dense_val_accuracy=0.0)
-    assert decide(stops, 1, 5, 3, **kw) == (False, "")
-    assert decide(stops, 3, 5, 3, **kw) == (True, "infoflow")
-    assert decide(stops, 2, 2, 3, **kw) == (True, "budget")
+    stops = criteria_of(normalise_stops([{"name": "infoflow", "epsilon": 1.0}]))
+    kw = _record(info_distance=0.0, grad_distance=0.0, val_accuracy=1.0, dense_val_accuracy=0.0)
+    assert decide(stops, 1, 5, 3, *kw) == (False, "")
+    assert decide(stops, 3, 5, 3, *kw) == (True, "infoflow")
+    assert decide(stops, 2, 2, 3, *kw) == (True, "budget")
 
 
 @pytest.mark.parametrize("stops,match", [(["sometimes"], "unknown stop criterion"),

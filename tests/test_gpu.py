@@ -5,7 +5,8 @@ import torch
 
 from conftest import fast_settings
 from infcop.checkpoints import load_model_file
-from infcop.steps import Env, Run, imp_iteration, train_dense
+from infcop.job import Env, Run
+from infcop.steps import imp_iteration, train_dense
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")]

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from infcop import InfcopError
-from infcop.models import MODELS, build_model, flow_layers
+from infcop.models import ARCHS, build_model, flow_layers
 
 
 @pytest.mark.parametrize("name,shape", [("mlp", (1, 8)), ("lenet5", (1, 8)), ("small_cnn", (1, 8)),
@@ -32,4 +32,4 @@ def test_flow_layers_skip_resnet_shortcuts_and_keep_forward_order():
     assert names[0] == "conv1" and names[-1] == "fc"
     assert not any("shortcut" in n for n in names)
     assert len(names) == 1 + 9 * 2 + 1
-    assert set(MODELS) >= {"mlp", "lenet5", "small_cnn", "vgg11", "vgg16", "resnet20", "resnet18"}
+    assert set(ARCHS.names()) >= {"mlp", "lenet5", "small_cnn", "vgg11", "vgg16", "resnet20", "resnet18"}

@@ -8,11 +8,15 @@ import torch
 
 from conftest import fast_settings
 from infcop import InfcopError, load_ticket
+from infcop import checkpoints as checkpoints_mod
 from infcop import steps as steps_mod
-from infcop.checkpoints import load_model_file, save_torch
+from infcop.checkpoints import EpochCheckpoint, load_model_file, save_torch
+from infcop.job import Env, Run
 from infcop.masks import full_masks, prunable
 from infcop.models import build_model
-from infcop.steps import Env, Run, evaluate, export_ticket, imp_iteration, retrain, train_dense
+from infcop.steps import evaluate, export_ticket, imp_iteration, train_dense
+from infcop.stopping import criteria_of
+from infcop.training import Schedule, retrain
 
 CIAP = {"pruner": {"name": "sap", "p": 1, "q": 2}, "stop": [{"name": "infoflow", "epsilon": 0.1},
                                                            {"name": "accuracy", "delta": 0.0}]}
@@ -25,7 +29,7 @@ class Killed(Exception):
 
 def _kill_after(monkeypatch, n_saves):
     """Make the n-th epoch checkpoint write the last thing a 'killed' job does."""
-    real, count = steps_mod.save_torch, {"n": 0}
+    real, count = checkpoints_mod.save_torch, {"n": 0}
 
     def save(obj, path):
         real(obj, path)
@@ -33,7 +37,7 @@ def _kill_after(monkeypatch, n_saves):
             count["n"] += 1
             if count["n"] == n_saves:
                 raise Killed()
-    monkeypatch.setattr(steps_mod, "save_torch", save)
+    monkeypatch.setattr(checkpoints_mod, "save_torch", save)
 
 
 def _train(tmp_path, name, epochs, monkeypatch=None, kill_after=None):
@@ -43,17 +47,17 @@ def _train(tmp_path, name, epochs, monkeypatch=None, kill_after=None):
     torch.manual_seed(0)
     model = build_model("small_cnn", 1, 10, 8)
     masks = full_masks(model)
-    kw = dict(max_epochs=epochs, min_epochs=epochs, stops=[{"name": "budget"}], resume_path=tmp_path / name,
-              fp="fixed", measure=False)
+    args = (Schedule(criteria_of([{"name": "budget"}]), epochs, epochs), EpochCheckpoint(tmp_path / name, "fixed"))
+    kw = dict(measure=False)
     if kill_after:
         _kill_after(monkeypatch, kill_after)
         with pytest.raises(Killed):
-            retrain(env, run, model, masks, **kw)
+            retrain(env, run, model, masks, *args, **kw)
         monkeypatch.undo()
         torch.manual_seed(123)  # a fresh process: nothing carried over in memory
         model = build_model("small_cnn", 1, 10, 8)
         masks = full_masks(model)
-    hist = retrain(env, run, model, masks, **kw)["history"]
+    hist = retrain(env, run, model, masks, *args, **kw)["history"]
     return model, hist
 
 
@@ -125,8 +129,8 @@ def test_rewind_dense_init_none(dense, tmp_path):
         model, masks = env.load(load_model_file(dense / "model.pt"))
         from infcop.pruners import prune
         new = prune(model, masks, base["pruner"])
-        steps_mod._apply_rewind(steps_mod._rewind_state(dict(base, rewind=rewind), dense, "digits", "small_cnn"),
-                                new)(model)
+        steps_mod.rewinder(steps_mod.rewind_state(dict(base, rewind=rewind), dense, "digits", "small_cnn"),
+                           new)(model)
         w = prunable(model)["features.0.weight"]
         assert torch.equal(w, ref["features.0.weight"] * new["features.0.weight"]), rewind
 

@@ -1,25 +1,36 @@
-# Config checks, wildcard constraints, paths and the input functions shared by the rules.
-import json
+# The experiment (resolved and checked once), wildcard constraints, paths (from infcop.layout) and the
+# input functions shared by the rules.
 import os
 import shutil
 import sys
 
 from infcop import InfcopError
-from infcop.config import DATASETS, check_config, settings_of, with_defaults
+from infcop import layout as L
+from infcop.checkpoints import save_text
 from infcop.cli import FIGURES
-
-from snakemake.utils import validate
+from infcop.data import DATASETS
+from infcop.experiment import RECORD, config_stage_settings, key_of, record_text, resolve, root_of
+from infcop.plugins import load as load_plugins
+from infcop.schema import validate_config
 
 try:
-    # Defaults are filled in one place (infcop.config.DEFAULTS). infcop's checks come first because
-    # their messages name the key, the bad value and what is allowed; the schema is the second net.
-    config.update(with_defaults(config))
-    check_config(config)  # a relative data_dir is taken from the working directory, where jobs run
+    load_plugins()  # your own pruners, stop criteria, ... (INFCOP_PLUGINS) before the config is checked
+    # infcop's checks come first: their messages name the key, the bad value and what is allowed; the
+    # schema (generated from the registries, plugins included) is the second net. Duplicate YAML keys
+    # are refused; an experiment file given with --configfile is not merged over config.yaml.
+    _experiment = resolve([str(f) for f in workflow.config_settings.configfiles],
+                          dict(workflow.config_settings.config), check=False)
+    try:
+        from infcop.config import check_config
+
+        check_config(_experiment)  # a relative data_dir is taken from the working directory, where jobs run
+    except (TypeError, KeyError, AttributeError):
+        pass  # a structural problem: the schema names it
+    validate_config(_experiment)
 except InfcopError as exc:
     sys.exit(f"infcop: invalid config: {exc}")
-except (TypeError, KeyError, AttributeError):
-    pass  # a structural problem: the schema below names it
-validate(config, "../schemas/config.schema.yaml")
+config.clear()
+config.update(_experiment)
 
 # Rules call the `infcop` command. Snakemake run as .venv/bin/snakemake, without the environment
 # activated, still finds the one installed beside the interpreter running this workflow.
@@ -30,11 +41,25 @@ if shutil.which("infcop") is None and os.path.exists(os.path.join(_bin, "infcop"
 EXP = config["experiment"]
 METHODS = {m: config["methods"][m] for m in EXP["methods"]}
 K = EXP["iterations"]
-RUN = "results/{dataset}/{arch}/seed{seed}"
+LAYOUT = L.Layout(root_of(config))
+W = ("{dataset}", "{arch}", "{seed}")  # the wildcards of one run
+DENSE = LAYOUT.dense(*W)
+RUN_DIR = LAYOUT.method(*W, "{method}")
+ITERATION = LAYOUT.iteration(*W, "{method}", "{k}")
+# The experiment as resolved, recorded when a run starts (Snakefile's onstart: not in dry runs or lint):
+# every job reads its settings from it (short command lines) and checks them against the key
+# Snakemake planned it with.
+EXPERIMENT_RECORD = f"{LAYOUT.root}/{RECORD}"
+
+
+def record_experiment():
+    text = record_text(config)
+    if not os.path.exists(EXPERIMENT_RECORD) or open(EXPERIMENT_RECORD).read() != text:
+        save_text(text, EXPERIMENT_RECORD)
 
 
 wildcard_constraints:
-    dataset="|".join(DATASETS),
+    dataset="|".join(DATASETS.names()),
     arch=r"(torchvision:)?[A-Za-z0-9_][A-Za-z0-9_.-]*",
     method=r"[A-Za-z0-9_][A-Za-z0-9_.-]*",
     seed=r"\d+",
@@ -42,48 +67,30 @@ wildcard_constraints:
     figure="|".join(FIGURES),
 
 
-def _dumps(obj):
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
-
-
-SETTINGS = settings_of(config)
-# The dense stage ignores the retraining keys: changing them must not retrain the dense networks.
-DENSE_SETTINGS = {**SETTINGS, "training": {k: v for k, v in SETTINGS["training"].items()
-                                           if k not in ("max_epochs", "min_epochs", "final_epochs")}}
-SETTINGS_JSON = _dumps(SETTINGS)
-DENSE_SETTINGS_JSON = _dumps(DENSE_SETTINGS)
-
-
-def method_json(wildcards):
-    return _dumps(config["methods"][wildcards.method])
+def stage_key(stage):
+    """Params value of a stage: the hash of the settings that can change its numbers (only those
+    trigger a rerun), passed to the job as --expect."""
+    return lambda wc: key_of(config_stage_settings(config, stage, getattr(wc, "method", None)))
 
 
 def runs():
-    return [
-        f"results/{d}/{a}/seed{s}/{m}"
-        for d in EXP["datasets"]
-        for a in EXP["archs"]
-        for s in EXP["seeds"]
-        for m in EXP["methods"]
-    ]
+    return LAYOUT.runs(EXP)
 
 
 def previous_model(wildcards):
-    k = int(wildcards.k)
-    if k == 1:
-        return f"{RUN}/dense/model.pt".format(**wildcards)
-    return f"{RUN}/{{method}}/iter{k - 1}/model.pt".format(**wildcards)
+    w = (wildcards.dataset, wildcards.arch, wildcards.seed)
+    return f"{LAYOUT.previous(*w, wildcards.method, int(wildcards.k))}/{L.MODEL}"
 
 
 def iteration_dirs(wildcards):
-    return [f"{RUN}/{{method}}/iter{k}".format(**wildcards) for k in range(1, K + 1)]
+    return LAYOUT.iterations(wildcards.dataset, wildcards.arch, wildcards.seed, wildcards.method, K)
 
 
 def run_files():
     files = []
     for r in runs():
-        files += [f"{r}/evaluation.csv", f"{r}/layers.csv", f"{r}/ticket.json"]
-        files += [f"{r}/iter{k}/metrics.json" for k in range(1, K + 1)]
+        files += [f"{r}/{L.EVALUATION}", f"{r}/{L.LAYERS}", f"{r}/{L.TICKET_INFO}"]
+        files += [f"{r}/{L.iteration_name(k)}/{L.METRICS}" for k in range(1, K + 1)]
     return files
 
 
@@ -93,7 +100,7 @@ TABLES = ["iterations.csv", "layers.csv", "epochs.csv", "epoch_layers.csv", "met
 
 def all_targets():
     return (
-        [f"results/tables/{t}" for t in TABLES]
-        + [f"results/figures/{f}.{ext}" for f in FIGURES for ext in ("pdf", "png")]
-        + [f"{r}/ticket.pt" for r in runs()]
+        [f"{LAYOUT.tables}/{t}" for t in TABLES]
+        + [f"{LAYOUT.figures}/{f}.{ext}" for f in FIGURES for ext in ("pdf", "png")]
+        + [f"{r}/{L.TICKET}" for r in runs()]
     )

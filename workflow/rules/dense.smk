@@ -1,15 +1,16 @@
 rule train_dense:
     output:
-        model=f"{RUN}/dense/model.pt",
-        init=f"{RUN}/dense/init.pt",
-        metrics=f"{RUN}/dense/metrics.json",
+        model=f"{DENSE}/{L.MODEL}",
+        init=f"{DENSE}/{L.INIT}",
+        metrics=f"{DENSE}/{L.METRICS}",
     params:
-        settings=DENSE_SETTINGS_JSON,
+        key=stage_key("dense"),
+        experiment=EXPERIMENT_RECORD,
         out=lambda wc, output: os.path.dirname(output.model),
     log:
-        "results/logs/{dataset}/{arch}/seed{seed}/dense.log",
+        LAYOUT.log(*W, "dense"),
     benchmark:
-        "results/benchmarks/{dataset}/{arch}/seed{seed}/dense.tsv"
+        LAYOUT.benchmark(*W, "dense")
     threads: 1
     resources:
         gpu=1,
@@ -17,4 +18,4 @@ rule train_dense:
         "../../environment.yml"
     shell:
         "infcop train-dense --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
-        " --settings {params.settings:q} --threads {threads} --out {params.out:q} > {log:q} 2>&1"
+        " --config {params.experiment:q} --expect {params.key} --threads {threads} --out {params.out:q} > {log:q} 2>&1"

@@ -1,21 +1,22 @@
 rule evaluate:
     input:
-        dense=f"{RUN}/dense/model.pt",
-        dense_metrics=f"{RUN}/dense/metrics.json",
-        models=lambda wc: [f"{d}/model.pt" for d in iteration_dirs(wc)],
-        metrics=lambda wc: [f"{d}/metrics.json" for d in iteration_dirs(wc)],
+        dense=f"{DENSE}/{L.MODEL}",
+        dense_metrics=f"{DENSE}/{L.METRICS}",
+        models=lambda wc: [f"{d}/{L.MODEL}" for d in iteration_dirs(wc)],
+        metrics=lambda wc: [f"{d}/{L.METRICS}" for d in iteration_dirs(wc)],
     output:
-        evaluation=f"{RUN}/{{method}}/evaluation.csv",
-        layers=f"{RUN}/{{method}}/layers.csv",
+        evaluation=f"{RUN_DIR}/{L.EVALUATION}",
+        layers=f"{RUN_DIR}/{L.LAYERS}",
     params:
-        settings=SETTINGS_JSON,
+        key=stage_key("evaluate"),
+        experiment=EXPERIMENT_RECORD,
         dense=lambda wc, input: os.path.dirname(input.dense),
         iterations=iteration_dirs,
         out=lambda wc, output: os.path.dirname(output.evaluation),
     log:
-        "results/logs/{dataset}/{arch}/seed{seed}/{method}/evaluate.log",
+        LAYOUT.log(*W, "evaluate", "{method}"),
     benchmark:
-        "results/benchmarks/{dataset}/{arch}/seed{seed}/{method}/evaluate.tsv"
+        LAYOUT.benchmark(*W, "evaluate", "{method}")
     threads: 1
     resources:
         gpu=1,
@@ -23,5 +24,5 @@ rule evaluate:
         "../../environment.yml"
     shell:
         "infcop evaluate --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
-        " --method {wildcards.method:q} --settings {params.settings:q} --dense {params.dense:q}"
+        " --method {wildcards.method:q} --config {params.experiment:q} --expect {params.key} --dense {params.dense:q}"
         " --iterations {params.iterations:q} --threads {threads} --out {params.out:q} > {log:q} 2>&1"

@@ -3,22 +3,22 @@
 rule imp_iteration:
     input:
         previous=previous_model,
-        dense=f"{RUN}/dense/model.pt",
-        dense_init=f"{RUN}/dense/init.pt",
-        dense_metrics=f"{RUN}/dense/metrics.json",
+        dense=f"{DENSE}/{L.MODEL}",
+        dense_init=f"{DENSE}/{L.INIT}",
+        dense_metrics=f"{DENSE}/{L.METRICS}",
     output:
-        model=f"{RUN}/{{method}}/iter{{k}}/model.pt",
-        metrics=f"{RUN}/{{method}}/iter{{k}}/metrics.json",
+        model=f"{ITERATION}/{L.MODEL}",
+        metrics=f"{ITERATION}/{L.METRICS}",
     params:
-        method=method_json,
-        settings=SETTINGS_JSON,
+        key=stage_key("iteration"),
+        experiment=EXPERIMENT_RECORD,
         dense=lambda wc, input: os.path.dirname(input.dense),
         previous=lambda wc, input: os.path.dirname(input.previous),
         out=lambda wc, output: os.path.dirname(output.model),
     log:
-        "results/logs/{dataset}/{arch}/seed{seed}/{method}/iter{k}.log",
+        LAYOUT.log(*W, "iteration", "{method}", "{k}"),
     benchmark:
-        "results/benchmarks/{dataset}/{arch}/seed{seed}/{method}/iter{k}.tsv"
+        LAYOUT.benchmark(*W, "iteration", "{method}", "{k}")
     threads: 1
     resources:
         gpu=1,
@@ -26,29 +26,29 @@ rule imp_iteration:
         "../../environment.yml"
     shell:
         "infcop imp-iteration --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
-        " --method {wildcards.method:q} --method-spec {params.method:q} --settings {params.settings:q}"
+        " --method {wildcards.method:q} --config {params.experiment:q} --expect {params.key}"
         " --iteration {wildcards.k} --dense {params.dense:q} --previous {params.previous:q}"
         " --threads {threads} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule ticket:
     input:
-        last=f"{RUN}/{{method}}/iter{K}/model.pt",
-        dense=f"{RUN}/dense/model.pt",
-        dense_init=f"{RUN}/dense/init.pt",
+        last=f"{LAYOUT.iteration(*W, '{method}', K)}/{L.MODEL}",
+        dense=f"{DENSE}/{L.MODEL}",
+        dense_init=f"{DENSE}/{L.INIT}",
     output:
-        ticket=f"{RUN}/{{method}}/ticket.pt",
-        info=f"{RUN}/{{method}}/ticket.json",
+        ticket=f"{RUN_DIR}/{L.TICKET}",
+        info=f"{RUN_DIR}/{L.TICKET_INFO}",
     params:
-        method=method_json,
-        settings=SETTINGS_JSON,
+        key=stage_key("ticket"),
+        experiment=EXPERIMENT_RECORD,
         dense=lambda wc, input: os.path.dirname(input.dense),
         last=lambda wc, input: os.path.dirname(input.last),
         out=lambda wc, output: os.path.dirname(output.ticket),
     log:
-        "results/logs/{dataset}/{arch}/seed{seed}/{method}/ticket.log",
+        LAYOUT.log(*W, "ticket", "{method}"),
     benchmark:
-        "results/benchmarks/{dataset}/{arch}/seed{seed}/{method}/ticket.tsv"
+        LAYOUT.benchmark(*W, "ticket", "{method}")
     threads: 1
     resources:
         gpu=1,
@@ -56,5 +56,5 @@ rule ticket:
         "../../environment.yml"
     shell:
         "infcop ticket --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
-        " --method {wildcards.method:q} --method-spec {params.method:q} --settings {params.settings:q}"
+        " --method {wildcards.method:q} --config {params.experiment:q} --expect {params.key}"
         " --dense {params.dense:q} --last {params.last:q} --threads {threads} --out {params.out:q} > {log:q} 2>&1"

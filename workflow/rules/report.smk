@@ -5,50 +5,53 @@ rule tables:
     output:
         **{
             t.replace(".", "_"): report(
-                f"results/tables/{t}",
+                f"{LAYOUT.tables}/{t}",
                 caption="../report/tables.rst",
                 category="Tables",
             )
             if t in ("summary.csv", "summary.md")
-            else f"results/tables/{t}"
+            else f"{LAYOUT.tables}/{t}"
             for t in TABLES
         },
     params:
-        runs=runs(),
-        methods=_dumps(METHODS),
+        key=stage_key("tables"),
+        experiment=EXPERIMENT_RECORD,
+        out=lambda wc, output: os.path.dirname(output[0]),
     log:
-        "results/logs/tables.log",
+        LAYOUT.report_log("tables"),
     benchmark:
-        "results/benchmarks/tables.tsv"
+        LAYOUT.report_benchmark("tables")
     threads: 1
     conda:
         "../../environment.yml"
     shell:
-        "infcop tables --runs {params.runs:q} --methods {params.methods:q} --out results/tables > {log:q} 2>&1"
+        "infcop tables --config {params.experiment:q} --expect {params.key} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule figure:
     input:
-        expand("results/tables/{table}", table=TABLES),
+        expand(f"{LAYOUT.tables}/{{table}}", table=TABLES),
     output:
         pdf=report(
-            "results/figures/{figure}.pdf",
+            f"{LAYOUT.figures}/{{figure}}.pdf",
             caption="../report/figure.rst",
             category="Figures",
             subcategory="PDF",
         ),
         png=report(
-            "results/figures/{figure}.png",
+            f"{LAYOUT.figures}/{{figure}}.png",
             caption="../report/figure.rst",
             category="Figures",
             subcategory="Quick look",
         ),
+    params:
+        tables=lambda wc, input: os.path.dirname(input[0]),
     log:
-        "results/logs/figures/{figure}.log",
+        LAYOUT.report_log("figures/{figure}"),
     benchmark:
-        "results/benchmarks/figures/{figure}.tsv"
+        LAYOUT.report_benchmark("figures/{figure}")
     threads: 1
     conda:
         "../../environment.yml"
     shell:
-        "infcop plot {wildcards.figure} --tables results/tables --out {output.pdf:q} > {log:q} 2>&1"
+        "infcop plot {wildcards.figure} --tables {params.tables:q} --out {output.pdf:q} > {log:q} 2>&1"
