@@ -57,7 +57,7 @@ def _check_expected(args, stage: str, settings: dict, preset: dict | None = None
         return
     from .experiment import key_of, stage_settings
 
-    got = key_of(stage_settings(settings, stage, preset) if stage != "tables" else {"methods": preset})
+    got = key_of(stage_settings(settings, stage, preset))
     if got != args.expect:
         raise InfcopError(f"the settings in '{args.config}' (key {got}) are not those this job was planned with "
                           f"(key {args.expect}): the experiment changed while a run was going on? Run snakemake "
@@ -88,6 +88,11 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-dense", help="train the dense network; save it, its init, val accuracy and flows")
     _common(p)
     p.add_argument("--out", required=True, help="output directory (writes model.pt, init.pt, metrics.json)")
+
+    p = sub.add_parser("rewind-point", help="the dense network after k of its epochs (for rewind: {epoch: k})")
+    _common(p)
+    p.add_argument("--epoch", required=True, type=int, help="k, the dense epoch to rewind to (>= 1)")
+    p.add_argument("--dense", required=True, help="dense stage directory (reads init.pt, writes epoch{k}.pt)")
 
     p = sub.add_parser("imp-iteration", help="prune iteration k-1, rewind, retrain with stop; save iteration k")
     _common(p, method=True)
@@ -158,6 +163,12 @@ def _stage(args) -> None:
         _check_expected(args, "dense", settings)
         steps.train_dense(*common, settings, args.out, args.threads)
         return
+    if cmd == "rewind-point":
+        _check_expected(args, "dense", settings)
+        if not 1 <= args.epoch <= settings["dense"]["epochs"]:
+            raise InfcopError(f"--epoch must be in 1..dense.epochs ({settings['dense']['epochs']}), got {args.epoch}")
+        steps.rewind_point(*common, settings, args.epoch, args.dense, args.threads)
+        return
     if cmd == "evaluate":
         _check_expected(args, "evaluate", settings)
         steps.evaluate(*common, args.method, settings, args.dense, args.iterations, args.out, args.threads)
@@ -176,16 +187,17 @@ def _dispatch(args) -> int | None:
     from . import layout as L
 
     cmd = args.command
-    if cmd in ("train-dense", "imp-iteration", "ticket", "evaluate"):
+    if cmd in ("train-dense", "rewind-point", "imp-iteration", "ticket", "evaluate"):
         _stage(args)
     elif cmd == "tables":
+        from .config import settings_of
         from .experiment import root_of
         from .tables import write_tables
         config = _experiment(args)
         methods = {m: config["methods"][m] for m in config["experiment"]["methods"]}
-        _check_expected(args, "tables", {}, methods)
-        methods = dict(sorted(methods.items()))  # methods.csv in name order
-        write_tables(args.runs or L.Layout(root_of(config)).runs(config["experiment"]), methods, args.out)
+        _check_expected(args, "tables", settings_of(config), methods)
+        write_tables(args.runs or L.Layout(root_of(config)).runs(config["experiment"]), methods,
+                     settings_of(config), args.out)
     elif cmd == "plot":
         from .faults import kill_point
         from .plots import make_figure

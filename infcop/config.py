@@ -20,6 +20,34 @@ NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 ARCH = re.compile(r"^(torchvision:)?[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 REWINDS = ("dense", "init", "none")
 
+
+class RewindParam(Param):
+    """`rewind`: dense | init | none | {epoch: k} (the dense network after k epochs: late rewinding)."""
+
+    def valid(self, value) -> bool:
+        if isinstance(value, dict):
+            k = value.get("epoch")
+            return set(value) == {"epoch"} and isinstance(k, int) and not isinstance(k, bool) and k >= 1
+        return value in REWINDS
+
+    def allowed(self) -> str:
+        return ", ".join(REWINDS) + ", or {epoch: k} with an integer k >= 1"
+
+    def json_schema(self) -> dict:
+        return {"oneOf": [{"enum": list(REWINDS)}, {"type": "object", "additionalProperties": False,
+                                                    "required": ["epoch"],
+                                                    "properties": {"epoch": {"type": "integer", "minimum": 1}}}]}
+
+
+def rewind_epoch(method: dict) -> int | None:
+    """k of a preset's `rewind: {epoch: k}`, else None."""
+    r = method.get("rewind")
+    return r["epoch"] if isinstance(r, dict) else None
+
+
+def rewind_label(rewind) -> str:
+    return f"epoch {rewind['epoch']}" if isinstance(rewind, dict) else str(rewind)
+
 # The run-wide settings every command gets, by section: each key's type, range and default.
 SETTINGS = {
     "data": (Param("data_dir", "string", "data", help="where torchvision data sets live"),
@@ -34,14 +62,18 @@ SETTINGS = {
                  Param("final_epochs", "integer", 0, lo=0),
                  Param("device", "choice", "auto", choices=("auto", "cpu", "cuda")),
                  Param("precision", "choice", "fp32", choices=("fp32", "bf16")),
-                 Param("deterministic", "bool", False)),
+                 Param("deterministic", "bool", False),
+                 Param("passes", "integer", 1, lo=1, help="passes over the training split per epoch")),
     "flows": (Param("probe_size", "integer", 256, lo=2), Param("batch_size", "integer", 256, lo=1),
-              Param("distance", "choice", "l2", choices=DISTANCES)),
+              Param("distance", "choice", "l2", choices=DISTANCES),
+              Param("max_positions", "integer", 16, lo=1, help="conv positions per image (CKA, positions mode)"),
+              Param("noise_resamples", "integer", 20, lo=2, help="probe half-splits for the noise floors"),
+              Param("noise_quantile", "number", 0.95, lo=0, hi=1, lo_open=True)),
 }
 SETTING_SECTIONS = tuple(SETTINGS)
 # Keys a method preset may have besides pruner and stop: each overrides the run-wide value for it.
-METHOD_PARAMS = (Param("rewind", "choice", "dense", choices=REWINDS),
-                 Param("max_epochs", "integer", lo=1), Param("min_epochs", "integer", lo=0),
+METHOD_PARAMS = (RewindParam("rewind", "choice", "dense"),
+                 Param("max_epochs", "integer", lo=0), Param("min_epochs", "integer", lo=0),
                  Param("lr", "number", lo=0, lo_open=True), Param("description", "string"))
 METHOD_KEYS = ("pruner", "stop", *(p.name for p in METHOD_PARAMS))
 
@@ -166,7 +198,10 @@ def check_config(config: dict, root: Path | str = ".") -> None:
         if m not in methods:
             _fail("experiment.methods", m, "a preset defined under 'methods': " + ", ".join(methods))
     for name, preset in methods.items():
-        check_method(name, preset)
+        k = rewind_epoch(check_method(name, preset))
+        if k is not None and k > config["dense"]["epochs"]:
+            _fail(f"methods.{name}.rewind", preset["rewind"], f"{{epoch: k}} with k <= dense.epochs "
+                  f"({config['dense']['epochs']}): the dense network's state after k of its epochs")
     check_settings(settings_of(config))
     file_sets = [d for d in exp["datasets"] if not DATASETS.get(d).info.get("bundled")]
     if file_sets and not config["data"]["download"]:

@@ -115,6 +115,8 @@ def stage_settings(settings: dict, stage: str, preset: dict | None = None) -> di
         return {**s, "training": _without(s["training"], RETRAINING_ONLY)}
     if stage == "evaluate":
         return {"data": s["data"], "flows": s["flows"], "training": {"precision": s["training"]["precision"]}}
+    if stage == "tables":  # preset = every method's preset: the methods table and the comparisons
+        return {"methods": preset, "training": {k: s["training"][k] for k in ("max_epochs", "min_epochs")}}
     if stage not in ("iteration", "ticket"):
         raise ValueError(f"unknown stage '{stage}'")
     if stage == "iteration":
@@ -127,7 +129,8 @@ def config_stage_settings(config: dict, stage: str, method: str | None = None) -
     from .config import settings_of
 
     if stage == "tables":
-        return {"methods": {m: config["methods"][m] for m in config["experiment"]["methods"]}}
+        return stage_settings(settings_of(config), stage,
+                              {m: config["methods"][m] for m in config["experiment"]["methods"]})
     return stage_settings(settings_of(config), stage, config["methods"][method] if method else None)
 
 

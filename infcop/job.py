@@ -46,9 +46,10 @@ class Env:
         return {**run.meta(), "in_channels": self.data.in_channels, "num_classes": self.data.num_classes,
                 "image_size": self.data.image_size}
 
-    def flows(self, model, reference=None, masks=None):
-        return measure_flows(model, self.probe, self.fl["batch_size"], reference=reference, masks=masks,
-                             autocast=self.autocast)
+    def flows(self, model, reference=None, masks=None, positions: bool = False, probe=None):
+        return measure_flows(model, self.probe if probe is None else probe, self.fl["batch_size"],
+                             reference=reference, masks=masks, autocast=self.autocast, positions=positions,
+                             max_positions=self.fl["max_positions"])
 
     def load(self, obj):
         """(model, masks) of a model record, on this job's device."""

@@ -21,6 +21,16 @@ TICKET = "ticket.pt"
 TICKET_INFO = "ticket.json"
 TICKET_RESUME = "ticket_resume.pt"
 DENSE = "dense"
+
+
+def rewind_file(k) -> str:
+    """The dense network's state after k of its epochs (late rewinding), in the dense directory."""
+    return f"epoch{k}.pt"
+
+
+def rewind_resume(k) -> str:
+    return f"epoch{k}_resume.pt"
+
 # Names a method may not take: they are folders beside the methods' folders, or the root's own.
 RESERVED = (DENSE, "tables", "figures", "logs", "benchmarks")
 
@@ -63,11 +73,15 @@ class Layout:
         return f"{self.root}/figures"
 
     def _job(self, kind, ext, dataset, arch, seed, stage, method=None, k=None) -> str:
-        name = DENSE if stage == DENSE else f"{method}/{iteration_name(k) if stage == 'iteration' else stage}"
+        if stage in (DENSE, "rewind"):
+            name = DENSE if stage == DENSE else f"{DENSE}_epoch{k}"
+        else:
+            name = f"{method}/{iteration_name(k) if stage == 'iteration' else stage}"
         return f"{self.root}/{kind}/{dataset}/{arch}/seed{seed}/{name}.{ext}"
 
     def log(self, dataset, arch, seed, stage: str, method=None, k=None) -> str:
-        """One log per job; stage is 'dense', 'iteration' (with method and k), 'evaluate' or 'ticket'."""
+        """One log per job; stage is 'dense', 'rewind' (k = epoch), 'iteration' (with method and k),
+        'evaluate' or 'ticket'."""
         return self._job("logs", "log", dataset, arch, seed, stage, method, k)
 
     def benchmark(self, dataset, arch, seed, stage: str, method=None, k=None) -> str:

@@ -84,8 +84,8 @@ SAP_PARAMS = (Param("p", "number", lo=0, lo_open=True), Param("q", "number", lo=
 
 def sap_prune_count(w, p: float, q: float, eta: float = 0.0, gamma: float = 1.0,
                     beta: float = 0.9) -> int:
-    """Number of the d surviving weights `w` to prune: r = d (1+eta)^(-q/(q-p)) (1-I)^(qp/(q-p)),
-    pruned = floor(d * min(gamma (1 - r/d), beta))."""
+    """Number of the d surviving weights `w` to prune, as the SAP reference code counts them: it keeps
+    m = ceil(d (1+eta)^(-q/(q-p)) (1-I)^(qp/(q-p))) and prunes floor(d * min(gamma (1 - m/d), beta))."""
     spec = {"p": p, "q": q, "eta": eta, "gamma": gamma, "beta": beta}
     for param in SAP_PARAMS[:-1]:
         param.check(f"pruner.{param.name}", spec[param.name])
@@ -94,8 +94,8 @@ def sap_prune_count(w, p: float, q: float, eta: float = 0.0, gamma: float = 1.0,
     if d == 0:
         return 0
     index = pq_index(w, p, q)
-    r = d * (1.0 + eta) ** (-q / (q - p)) * (1.0 - index) ** (q * p / (q - p))
-    return max(0, math.floor(d * min(gamma * (1.0 - r / d), beta)))
+    kept = math.ceil(d * (1.0 + eta) ** (-q / (q - p)) * (1.0 - index) ** (q * p / (q - p)))
+    return max(0, math.floor(d * min(gamma * (1.0 - kept / d), beta)))
 
 
 @PRUNERS.register("sap", params=SAP_PARAMS, check=check_pq, label="SAP")

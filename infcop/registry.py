@@ -24,13 +24,22 @@ class Param:
     hi_open: bool = False
     choices: tuple = ()
     help: str = ""
+    words: tuple = ()  # literal strings accepted besides a number (e.g. 'auto')
 
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
 
+    @property
+    def optional(self) -> bool:
+        """No default and not required: absent unless given (e.g. one of several alternative keys)."""
+        return self.default is None
+
     def allowed(self) -> str:
         """What the value may be, in words, e.g. 'a number in (0, 1)'."""
+        if self.words:
+            return " or ".join([Param(self.name, self.kind, lo=self.lo, hi=self.hi, lo_open=self.lo_open,
+                                      hi_open=self.hi_open).allowed(), *self.words])
         if self.kind == "bool":
             return "true or false"
         if self.kind == "choice":
@@ -48,6 +57,8 @@ class Param:
         return noun
 
     def valid(self, value) -> bool:
+        if isinstance(value, str) and value in self.words:
+            return True
         if self.kind == "bool":
             return isinstance(value, bool)
         if self.kind == "choice":
@@ -71,6 +82,9 @@ class Param:
             raise InfcopError(f"config key '{key}': {self.name} must be {self.allowed()}, got {value!r}")
 
     def json_schema(self) -> dict:
+        if self.words:
+            plain = Param(self.name, self.kind, lo=self.lo, hi=self.hi, lo_open=self.lo_open, hi_open=self.hi_open)
+            return {"oneOf": [plain.json_schema(), {"enum": list(self.words)}]}
         if self.kind == "bool":
             return {"type": "boolean"}
         if self.kind == "choice":
@@ -165,7 +179,7 @@ class Registry:
                 out[p.name] = spec[p.name]
             elif p.required:
                 raise InfcopError(f"config key '{key}': {self.kind} '{name}' needs '{p.name}' ({p.allowed()})")
-            else:
+            elif not p.optional:
                 out[p.name] = p.default
         if entry.check is not None:
             entry.check(out, key)

@@ -22,8 +22,9 @@ from .job import Env, Run
 from .masks import MaskEnforcer, full_masks, remaining_fraction
 from .models import build_model
 from .pruners import prune
-from .stopping import criteria_of
+from .stopping import criteria_of, needs_flows
 from .tables import ITERATION_COLUMNS, LAYER_COLUMNS, csv_text, layer_rows
+from .flows import noise_floors
 from .training import Reference, Schedule, accuracy, prepare_model, retrain
 
 log = logging.getLogger("infcop")
@@ -44,6 +45,12 @@ def _summed(history, key):
     return float(sum(h[key] for h in history))
 
 
+def _dense_schedule(settings: dict, epochs: int | None = None) -> Schedule:
+    """The dense training's budget; a rewind point trains its first `epochs` under the same LR schedule."""
+    total = settings["dense"]["epochs"]
+    return Schedule(criteria_of([{"name": "budget"}]), epochs or total, lr_horizon=total)
+
+
 def train_dense(dataset: str, arch: str, seed: int, settings: dict, out_dir, threads=None) -> dict:
     out = Path(out_dir)
     run = Run(dataset, arch, seed)
@@ -56,16 +63,18 @@ def train_dense(dataset: str, arch: str, seed: int, settings: dict, out_dir, thr
     save_torch(model_record(model, masks, meta), out / L.INIT)
     checkpoint = EpochCheckpoint(out / L.RESUME, fingerprint("dense", run.meta(), stage_settings(settings, "dense"),
                                                              env.data.content_hash))
-    result = retrain(env, run, model, masks, Schedule(criteria_of([{"name": "budget"}]), settings["dense"]["epochs"]),
-                     checkpoint, measure=False, keep_best=True)
+    result = retrain(env, run, model, masks, _dense_schedule(settings), checkpoint, measure=False, keep_best=True)
     best = result["best"]
     model.load_state_dict(best["state"])  # model selection on the validation split
     t0 = time.perf_counter()
-    f = env.flows(model, reference=model, masks=masks)
+    f = env.flows(model, reference=model, masks=masks, positions=True)
+    fl = env.fl
+    floors = noise_floors(model, env.probe, f, fl["batch_size"], masks, env.autocast, fl["distance"],
+                          fl["noise_resamples"], fl["noise_quantile"], seed, fl["max_positions"])
     history = result["history"]
     metrics = {**run.meta(), "val_accuracy": best["val_accuracy"], "best_epoch": best["epoch"],
                "epochs_trained": len(history), "remaining_weights": 1.0, "layers": f.layers, "pairs": f.pairs,
-               "connectivity": f.connectivity, "gradflow": f.gradflow, "similarity": f.similarity,
+               **f.vectors(), "noise_floor": floors, "content_hash": env.data.content_hash,
                "train_seconds": _summed(history, "train_seconds"),
                "flow_seconds": time.perf_counter() - t0, "stop_reason": "dense", "device": str(env.device),
                "epochs": history}
@@ -76,11 +85,29 @@ def train_dense(dataset: str, arch: str, seed: int, settings: dict, out_dir, thr
     return metrics
 
 
+def rewind_point(dataset: str, arch: str, seed: int, settings: dict, epoch: int, dense_dir, threads=None) -> Path:
+    """The dense network after `epoch` of its epochs (late rewinding): the dense training's first epochs
+    again, from the same init, batches and learning-rate schedule (on the CPU bit for bit the same)."""
+    dense_dir = Path(dense_dir)
+    run = Run(dataset, arch, seed)
+    env = Env(run, settings, threads)
+    model, masks = env.load(load_model_file(dense_dir / L.INIT, dataset, arch))
+    checkpoint = EpochCheckpoint(dense_dir / L.rewind_resume(epoch), fingerprint(
+        "dense", run.meta(), stage_settings(settings, "dense"), env.data.content_hash, dense_dir / L.INIT))
+    retrain(env, run, model, masks, _dense_schedule(settings, epoch), checkpoint, measure=False)
+    out = dense_dir / L.rewind_file(epoch)
+    save_torch(model_record(model, masks, {**env.model_meta(run), "rewind_epoch": epoch}), out)
+    (dense_dir / L.rewind_resume(epoch)).unlink(missing_ok=True)
+    return out
+
+
 def rewind_state(method: dict, dense_dir: Path, dataset: str, arch: str):
-    """The weights the survivors go back to: the trained dense ones, the random init, or none."""
-    if method["rewind"] == "none":
+    """The weights the survivors go back to: the trained dense ones, the random init, the dense network
+    after k epochs ({epoch: k}), or none."""
+    rewind = method["rewind"]
+    if rewind == "none":
         return None
-    name = L.MODEL if method["rewind"] == "dense" else L.INIT
+    name = L.rewind_file(rewind["epoch"]) if isinstance(rewind, dict) else L.MODEL if rewind == "dense" else L.INIT
     return load_model_file(Path(dense_dir) / name, dataset, arch)["state"]
 
 
@@ -110,7 +137,7 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
     if "lr" in method:  # a preset may retrain at its own learning rate
         env.tr = {**env.tr, "lr": method["lr"]}
     schedule = Schedule(criteria_of(method["stop"]), method.get("max_epochs", env.tr["max_epochs"]),
-                        method.get("min_epochs", env.tr["min_epochs"]))
+                        method.get("min_epochs", env.tr["min_epochs"]), epoch0=True)
     checkpoint = EpochCheckpoint(out / L.RESUME, fingerprint(
         "imp", run.meta(), stage_settings(settings, "iteration", method), env.data.content_hash,
         previous_dir / L.MODEL, dense_dir / L.MODEL))
@@ -125,8 +152,14 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
                      initial=rewinder(rewind_state(method, dense_dir, dataset, arch), masks))
     history = result["history"]
     last = history[-1]
-    metrics = {**run.meta(), "remaining_weights": remaining_fraction(masks), "epochs_trained": len(history),
+    accuracy_ids = [c.id for c in schedule.criteria if c.name == "accuracy"]
+    early = None
+    if accuracy_ids:  # did the stop come before the accuracy criterion alone would have allowed it?
+        early = last["stop_reason"] != "budget" and not any(last["criteria"][i]["holds"] for i in accuracy_ids)
+    metrics = {**run.meta(), "remaining_weights": remaining_fraction(masks), "epochs_trained": last["epoch"],
                "stop_reason": last["stop_reason"], "val_accuracy": last["val_accuracy"],
+               "epoch0_val_accuracy": history[0]["val_accuracy"], "stopped_early_vs_accuracy": early,
+               "flows_charged": needs_flows(method["stop"]),
                "train_seconds": _summed(history, "train_seconds") + prune_s,
                "flow_seconds": _summed(history, "flow_seconds"), "method_spec": method, "device": str(env.device),
                "layers": dense_metrics["layers"], "pairs": dense_metrics["pairs"], "epochs": history}
@@ -191,10 +224,10 @@ def evaluate(dataset: str, arch: str, seed: int, method_name: str, settings: dic
                 "iteration": 0 if it_dir == dense_dir else int(metrics["iteration"])}
         rows.append({**base, "remaining_weights": remaining_fraction(masks),
                      "test_accuracy": accuracy(model, env.data.test, autocast=env.autocast),
-                     "val_accuracy": metrics["val_accuracy"], "epochs_trained": metrics["epochs_trained"],
-                     "stop_reason": metrics["stop_reason"], "train_seconds": metrics["train_seconds"],
-                     "flow_seconds": metrics["flow_seconds"]})
-        layer_out += layer_rows(base, f.layers, f.pairs, f.connectivity, f.gradflow, f.similarity)
+                     **{k: metrics.get(k) for k in ("val_accuracy", "epochs_trained", "stop_reason", "train_seconds",
+                                                    "flow_seconds", "epoch0_val_accuracy", "stopped_early_vs_accuracy")},
+                     "flows_charged": bool(metrics.get("flows_charged", False))})
+        layer_out += layer_rows(base, f.layers, f.pairs, f.vectors())
         kill_point("evaluate", out)
     save_text(csv_text(layer_out, LAYER_COLUMNS), out / L.LAYERS)
     save_text(csv_text(rows, ITERATION_COLUMNS), out / L.EVALUATION)

@@ -1,25 +1,38 @@
-"""Stop criteria for retraining. A criterion is a small class registered in STOPS with its parameter spec;
-after every epoch the training loop hands each criterion of the method the epoch's record (validation
-accuracy, flow distances, ...) and the dense reference, and asks whether it `holds`. Retraining stops at
-the first epoch where one holds (never before min_epochs) and always at the epoch budget."""
+"""Stop criteria for retraining. A criterion is a small class registered in STOPS with its parameter spec.
+The training loop hands each criterion of the method every epoch's record, epoch 0 (the pruned, rewound
+network before any training) included, in order, with the dense reference, and asks whether it `holds`.
+Retraining stops at the first epoch from `min_epochs` on where one holds, and always at `max_epochs`;
+every criterion's verdict is recorded at every epoch."""
 from __future__ import annotations
 
+import math
+
 from . import InfcopError
+from .measures import INFO_MEASURES, MEASURES, SPATIAL, key
 from .registry import Param, Registry
 
 STOPS = Registry("stop criterion")
 
 
 class Criterion:
-    """Base class. Subclasses set `needs_flows` when they read flow measurements (a method is charged flow
-    time only then) and implement `holds`; `value` and `threshold` say what was compared (for tables)."""
+    """Base class. `needs_flows`: the criterion reads flow measurements (its method is charged flow time
+    only then). `measures`: the flow measure keys it needs recorded. `holds` may keep state: it is called
+    once per epoch, in order (a resumed run replays the history first). `value` and `threshold` say what
+    it compared, for the tables."""
 
     needs_flows = False
+    verdict = True  # False: the loop's own budget, no verdict column
+    form = ""
+    measure = ""
 
     def __init__(self, params: dict, cid: str | None = None):
         self.params = params
         self.name = params["name"]
         self.id = cid or self.name
+
+    @property
+    def measures(self) -> set:
+        return set()
 
     def holds(self, record: dict, reference: dict) -> bool:
         raise NotImplementedError
@@ -34,45 +47,110 @@ class Criterion:
 @STOPS.register("budget", label="fixed budget")
 class Budget(Criterion):
     """Train the whole epoch budget (`max_epochs`): never stops early."""
+    verdict = False
 
     def holds(self, record, reference):
         return False
 
 
-class _Below(Criterion):
-    """Holds when a distance recorded by the loop is below epsilon."""
-    column = ""
+FORMS = ("epsilon", "recover", "patience")
+THRESHOLD_PARAMS = (
+    Param("epsilon", "number", default=None, lo=0, lo_open=True, words=("auto",),
+          help="stop once the distance is below epsilon; 'auto': below the dense network's noise floor"),
+    Param("recover", "number", default=None, lo=0, hi=1, lo_open=True, hi_open=True,
+          help="stop once the distance has fallen to this fraction of its epoch-0 value"),
+    Param("patience", "integer", default=None, lo=1, help="stop once the distance has not improved for this many epochs"),
+    Param("tol", "number", default=0.0, lo=0, help="with patience: an improvement must exceed tol"),
+)
+
+
+def check_threshold(params: dict, key_: str) -> None:
+    given = [f for f in FORMS if params.get(f) is not None]
+    if len(given) != 1:
+        raise InfcopError(f"config key '{key_}': stop criterion '{params['name']}' needs exactly one threshold "
+                          f"form of {', '.join(FORMS)} (got {', '.join(given) or 'none'})")
+    if params.get("tol") and given[0] != "patience":
+        raise InfcopError(f"config key '{key_}.tol': tol only applies with patience")
+    measure = params.get("measure", "gradflow")
+    if params.get("spatial", "mean") != "mean" and not MEASURES.get(measure).info["spatial"]:
+        raise InfcopError(f"config key '{key_}.spatial': measure '{measure}' has no spatial mode (it uses "
+                          "positions as samples already, or has none); allowed: mean")
+    if params.get("epsilon") == "auto" and not MEASURES.get(measure).info["noise_floor"]:
+        raise InfcopError(f"config key '{key_}.epsilon': 'auto' needs a noise floor, and measure '{measure}' has "
+                          "no noise floor (a network's CKA to itself is 1 on any probe); use recover or patience")
+
+
+class FlowCriterion(Criterion):
+    """A flow measure's distance to the dense network, against one threshold form: `epsilon` (absolute,
+    the study's), `epsilon: auto` (the dense network's own noise floor for that measure), `recover: a`
+    (a x the distance at epoch 0) or `patience: P` (no improvement beyond `tol` for P epochs)."""
+
     needs_flows = True
 
+    def __init__(self, params, cid=None):
+        super().__init__(params, cid)
+        self.measure = params.get("measure", "gradflow")
+        self.key = key(self.measure, params.get("spatial", "mean"))
+        self.form = next(f for f in FORMS if params.get(f) is not None)
+        if self.form == "epsilon" and params["epsilon"] == "auto":
+            self.form = "auto"
+        self.start = self.best = None
+        self.since = 0
+
+    @property
+    def measures(self):
+        return {self.key}
+
     def value(self, record, reference):
-        return float(record.get(self.column, float("nan")))
+        return float(record.get("distances", {}).get(self.key, float("nan")))
 
     def threshold(self, record, reference):
-        return float(self.params["epsilon"])
+        if self.form == "epsilon":
+            return float(self.params["epsilon"])
+        if self.form == "auto":
+            floors = reference.get("noise_floor", {})
+            if self.key not in floors:
+                raise InfcopError(f"stop criterion '{self.id}': the dense metrics hold no noise floor for "
+                                  f"'{self.key}'; rerun the dense stage with this version of infcop")
+            return float(floors[self.key])
+        if self.form == "recover":
+            return float(self.params["recover"]) * self.start if self.start is not None else float("nan")
+        return float("nan")
 
     def holds(self, record, reference):
-        return self.value(record, reference) < self.threshold(record, reference)
+        d = self.value(record, reference)
+        if self.start is None:
+            self.start = d  # epoch 0: the disruption retraining is meant to repair
+        if self.form == "patience":
+            improved = self.best is None or d < self.best - float(self.params["tol"])
+            self.since = 0 if improved else self.since + 1
+            self.best = d if self.best is None else min(self.best, d)
+            return self.since >= int(self.params["patience"])
+        t = self.threshold(record, reference)
+        if self.form == "epsilon":
+            return d < t
+        return d <= t
 
 
-EPSILON = Param("epsilon", "number", lo=0, lo_open=True, help="stop once the distance to dense is below it")
+@STOPS.register("infoflow", params=[*THRESHOLD_PARAMS,
+                                    Param("measure", "choice", "signed_mean", choices=INFO_MEASURES),
+                                    Param("spatial", "choice", "mean", choices=SPATIAL)],
+                check=check_threshold, label="information flow", measure_param="measure")
+class InfoFlow(FlowCriterion):
+    """Information flow (a connectivity or representation measure) consistent with the dense network's."""
 
 
-@STOPS.register("infoflow", params=[EPSILON], label="information flow", column="info_distance")
-class InfoFlow(_Below):
-    """Information flow (connectivity of consecutive layers) within epsilon of the dense network's."""
-    column = "info_distance"
-
-
-@STOPS.register("gradflow", params=[EPSILON], label="gradient flow", column="grad_distance")
-class GradFlow(_Below):
-    """Gradient flow (per-layer mean |dL/dW|) within epsilon of the dense network's."""
-    column = "grad_distance"
+@STOPS.register("gradflow", params=THRESHOLD_PARAMS, check=check_threshold, label="gradient flow")
+class GradFlow(FlowCriterion):
+    """Gradient flow (per-layer mean |dL/dW|) consistent with the dense network's."""
 
 
 @STOPS.register("accuracy", params=[Param("delta", "number", lo=0, hi=1, help="allowed shortfall")],
                 label="validation accuracy")
 class Accuracy(Criterion):
     """Validation accuracy back to within delta of the dense network's."""
+    measure = "val_accuracy"
+    form = "delta"
 
     def value(self, record, reference):
         return float(record["val_accuracy"])
@@ -84,22 +162,19 @@ class Accuracy(Criterion):
         return self.value(record, reference) >= self.threshold(record, reference)
 
 
-def normalise_stops(stops, key: str = "stop") -> list[dict]:
+def normalise_stops(stops, key_: str = "stop") -> list[dict]:
     """Accept ['budget', {'name': 'infoflow', 'epsilon': 0.1}, ...]; check names and parameters, fill
     defaults. An empty list means the budget alone."""
     if isinstance(stops, (str, dict)):
         stops = [stops]
     if not isinstance(stops, list):
-        raise InfcopError(f"config key '{key}': bad value {stops!r}; allowed: a list of stop criteria "
+        raise InfcopError(f"config key '{key_}': bad value {stops!r}; allowed: a list of stop criteria "
                           f"({', '.join(STOPS.names())})")
-    out = []
-    for i, s in enumerate(stops or ["budget"]):
-        out.append(STOPS.resolve(f"{key}.{i}", s))
-    return out
+    return [STOPS.resolve(f"{key_}.{i}", s) for i, s in enumerate(stops or ["budget"])]
 
 
 def criteria_of(stops: list[dict]) -> list[Criterion]:
-    """Criterion objects for a method's (normalised) stop list; ids are unique within the method."""
+    """Fresh criterion objects for a method's (normalised) stop list; ids are unique within the method."""
     seen: dict[str, int] = {}
     out = []
     for s in stops:
@@ -115,11 +190,21 @@ def needs_flows(stops: list[dict]) -> bool:
 
 def decide(criteria: list[Criterion], epoch: int, max_epochs: int, min_epochs: int, record: dict,
            reference: dict) -> tuple[bool, str]:
-    """(stop, reason): reason is the first criterion that held, 'budget' at max_epochs, '' otherwise."""
-    if epoch >= min_epochs:
-        for c in criteria:
-            if c.holds(record, reference):
-                return True, c.id
+    """Ask every criterion (in order; each exactly once per epoch) and record each verdict in
+    `record['criteria']`. Returns (stop, reason): reason lists every criterion that held at the stopping
+    epoch ('infoflow+accuracy'), 'budget' when only the budget ended it, '' while training goes on."""
+    held, verdicts = [], {}
+    for c in criteria:
+        h = bool(c.holds(record, reference))
+        if c.verdict:
+            value, threshold = c.value(record, reference), c.threshold(record, reference)
+            verdicts[c.id] = {"name": c.name, "measure": c.measure, "form": c.form, "value": value if math.isfinite(value) else None,
+                              "threshold": threshold if math.isfinite(threshold) else None, "holds": h}
+        if h:
+            held.append(c.id)
+    record["criteria"] = verdicts
+    if epoch >= min_epochs and held:
+        return True, "+".join(held)
     if epoch >= max_epochs:
         return True, "budget"
     return False, ""

@@ -1,4 +1,5 @@
-"""Tidy tables across every run, and the summary a paper would show: their columns and row builders."""
+"""Tidy tables across every run, and the summary a paper would show: their columns and row builders.
+The comparisons themselves (matched sparsity, the frontier) are in infcop.compare."""
 from __future__ import annotations
 
 import csv
@@ -11,15 +12,22 @@ from . import InfcopError
 from . import layout as L
 from .checkpoints import load_json, save_text
 
-ITERATION_COLUMNS = ["dataset", "arch", "method", "seed", "iteration", "remaining_weights", "test_accuracy",
-                     "val_accuracy", "epochs_trained", "stop_reason", "train_seconds", "flow_seconds"]
-LAYER_COLUMNS = ["dataset", "arch", "method", "seed", "iteration", "metric", "layer", "layer_index", "value"]
-EPOCH_COLUMNS = ["dataset", "arch", "method", "seed", "iteration", "epoch", "train_loss", "val_accuracy",
-                 "info_distance", "grad_distance", "stopped", "stop_reason", "remaining_weights", "train_seconds",
-                 "flow_seconds"]
-EPOCH_LAYER_COLUMNS = ["dataset", "arch", "method", "seed", "iteration", "epoch", "metric", "layer",
-                       "layer_index", "value"]
-KEYS = ["dataset", "arch", "method"]
+RUN_KEYS = ["dataset", "arch", "method", "seed"]
+ITERATION_COLUMNS = RUN_KEYS + ["iteration", "remaining_weights", "test_accuracy", "val_accuracy", "epochs_trained",
+                                "stop_reason", "train_seconds", "flow_seconds", "flows_charged",
+                                "epoch0_val_accuracy", "stopped_early_vs_accuracy"]
+LAYER_COLUMNS = RUN_KEYS + ["iteration", "metric", "layer", "layer_index", "value"]
+EPOCH_COLUMNS = RUN_KEYS + ["iteration", "epoch", "train_loss", "val_accuracy", "info_distance", "abs_distance",
+                            "cka_distance", "grad_distance", "stopped", "stop_reason", "remaining_weights", "lr",
+                            "train_seconds", "flow_seconds"]
+EPOCH_LAYER_COLUMNS = RUN_KEYS + ["iteration", "epoch", "metric", "layer", "layer_index", "value"]
+CRITERIA_COLUMNS = RUN_KEYS + ["iteration", "epoch", "criterion", "name", "measure", "form", "value", "threshold",
+                               "holds"]
+# Per-layer vectors of a network: connectivity per consecutive layer pair, the rest per layer.
+LAYER_METRICS = (("connectivity", "pairs"), ("abs_connectivity", "pairs"), ("cka", "layers"), ("gradflow", "layers"),
+                 ("similarity", "layers"))
+TABLES = ("iterations.csv", "layers.csv", "epochs.csv", "epoch_layers.csv", "criteria.csv", "methods.csv",
+          "tickets.csv", "frontier.csv", "summary.csv", "summary.md")
 
 
 def csv_text(rows: list[dict], columns: list[str]) -> str:
@@ -34,17 +42,12 @@ def _csv(df, path: Path):
     save_text(df.to_csv(index=False, lineterminator="\n"), path)
 
 
-LAYER_METRICS = (("connectivity", "pairs"), ("gradflow", "layers"), ("similarity", "layers"))
-
-
-def layer_rows(base: dict, names: list[str], pairs: list[str], conn, grad, sim) -> list[dict]:
-    """Tidy rows of the per-layer vectors (connectivity per layer pair, gradient flow and similarity per
-    layer) of one network."""
+def layer_rows(base: dict, names: list[str], pairs: list[str], vectors: dict) -> list[dict]:
+    """Tidy rows of a network's per-layer vectors (those it has: similarity and CKA need a reference)."""
     labels = {"pairs": pairs, "layers": names}
-    values = {"connectivity": conn, "gradflow": grad, "similarity": sim}
     rows = []
     for metric, kind in LAYER_METRICS:
-        for i, (label, v) in enumerate(zip(labels[kind], values[metric])):
+        for i, (label, v) in enumerate(zip(labels[kind], vectors.get(metric) or [])):
             rows.append({**base, "metric": metric, "layer": label, "layer_index": i, "value": v})
     return rows
 
@@ -55,92 +58,92 @@ def threshold_columns() -> list[tuple[str, str, str]]:
     from .stopping import STOPS
 
     return [(f"{e.name}_{p.name}", e.name, p.name) for e in STOPS for p in e.params
-            if p.kind in ("number", "integer")]
+            if p.kind in ("number", "integer") and (p.required or p.optional)]
 
 
-def method_table(methods: dict):
+def control_group(m: dict) -> str:
+    """What a method's fixed-budget controls must share with it: pruner, rewind point, learning rate."""
+    from .config import rewind_label
+
+    spec = ",".join(f"{k}={v}" for k, v in sorted(m["pruner"].items()) if k != "name")
+    lr = f" lr {m['lr']}" if "lr" in m else ""
+    return f"{m['pruner']['name']}({spec}) rewind {rewind_label(m['rewind'])}{lr}"
+
+
+def _threshold_text(s: dict) -> str:
+    if s.get("epsilon") == "auto":
+        return "auto (noise floor)"
+    for form in ("epsilon", "recover", "patience"):
+        if s.get(form) is not None:
+            return f"ε = {s[form]:g}" if form == "epsilon" else f"{form} {s[form]:g}"
+    return ""
+
+
+def method_table(methods: dict, settings: dict, effective: dict | None = None):
+    """One row per preset: its pruner, criteria, thresholds (as given and as used) and effective budget."""
     import pandas as pd
-    from .config import check_method
+
+    from .config import check_method, rewind_label
+    from .stopping import criteria_of
 
     rows = []
     for name, preset in methods.items():
         m = check_method(name, preset)
         by = {s["name"]: s for s in m["stop"]}
-        row = {"method": name, "pruner": m["pruner"]["name"], "stops": "+".join(s["name"] for s in m["stop"])}
+        crits = criteria_of(m["stop"])
+        row = {"method": name, "description": m.get("description", ""), "pruner": m["pruner"]["name"],
+               "scope": m["pruner"].get("scope", ""), "stops": "+".join(s["name"] for s in m["stop"])}
         for column, criterion, param in threshold_columns():
-            row[column] = by.get(criterion, {}).get(param, math.nan)
-        row.update({"max_epochs": m.get("max_epochs", math.nan), "rewind": m["rewind"],
+            v = by.get(criterion, {}).get(param, math.nan)
+            row[column] = v if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
+        for crit in ("infoflow", "gradflow"):
+            row[f"{crit}_threshold"] = _threshold_text(by[crit]) if crit in by else ""
+            row[f"{crit}_epsilon_effective"] = (effective or {}).get((name, crit), math.nan)
+        row["infoflow_measure"] = by["infoflow"].get("measure", "") if "infoflow" in by else ""
+        control = all(c.name == "budget" for c in crits)
+        row.update({"max_epochs": m.get("max_epochs", settings["training"]["max_epochs"]),
+                    "min_epochs": m.get("min_epochs", settings["training"]["min_epochs"]),
+                    "rewind": rewind_label(m["rewind"]), "control": control, "control_group": control_group(m),
+                    "needs_flows": any(c.needs_flows for c in crits),
                     "spec": json.dumps(m["pruner"], sort_keys=True)})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def _epoch_rows(metrics: dict):
+    """epochs.csv, epoch_layers.csv and criteria.csv rows of one iteration's records."""
     base = {k: metrics[k] for k in ("dataset", "arch", "method", "seed", "iteration")}
-    rows, lrows = [], []
+    rows, lrows, crows = [], [], []
     for e in metrics["epochs"]:
-        rows.append({**base, **{k: e.get(k) for k in EPOCH_COLUMNS if k in e},
-                     "remaining_weights": metrics["remaining_weights"]})
-        lrows += [{**r, "epoch": e["epoch"]} for r in layer_rows(
-            base, metrics["layers"], metrics["pairs"], e.get("connectivity", []), e.get("gradflow", []),
-            e.get("similarity", []))]
-    return rows, lrows
+        row = {**base, **{k: e.get(k) for k in EPOCH_COLUMNS if k in e},
+               "remaining_weights": metrics["remaining_weights"]}
+        for cid, v in (e.get("criteria") or {}).items():
+            row[f"holds_{cid}"] = v["holds"]
+            crows.append({**base, "epoch": e["epoch"], "criterion": cid, **v})
+        rows.append(row)
+        lrows += [{**r, "epoch": e["epoch"]} for r in layer_rows(base, metrics["layers"], metrics["pairs"], e)]
+    return rows, lrows, crows
 
 
-def summarise(iterations, tickets):
-    """One row per (dataset, arch, method): the final ticket's remaining weights and test accuracy, and
-    the whole search's retraining cost (epochs, and seconds with flow time), mean and std over seeds."""
+def _effective_thresholds(crows: list[dict]) -> dict:
+    """(method, criterion) -> mean threshold actually used (calibrated ε for 'auto')."""
+    sums: dict = {}
+    for r in crows:
+        if r["form"] in ("epsilon", "auto") and r["threshold"] is not None and r["name"] in ("infoflow", "gradflow"):
+            s = sums.setdefault((r["method"], r["name"]), [0.0, 0])
+            s[0] += r["threshold"]
+            s[1] += 1
+    return {k: v[0] / v[1] for k, v in sums.items()}
+
+
+def write_tables(runs: list, methods: dict, settings: dict, out_dir) -> None:
     import pandas as pd
 
-    it = iterations[iterations["iteration"] > 0].copy()
-    it["seconds"] = it["train_seconds"] + it["flow_seconds"]
-    cost = it.groupby(KEYS + ["seed"], as_index=False).agg(epochs=("epochs_trained", "sum"),
-                                                           seconds=("seconds", "sum"))
-    per_seed = cost.merge(tickets[KEYS + ["seed", "remaining_weights", "test_accuracy"]], on=KEYS + ["seed"])
-    g = per_seed.groupby(KEYS)
-    out = pd.DataFrame({
-        "seeds": g["seed"].nunique(),
-        "final_remaining_weights": g["remaining_weights"].mean(),
-        "test_accuracy_mean": g["test_accuracy"].mean(), "test_accuracy_std": g["test_accuracy"].std(ddof=1),
-        "total_epochs_mean": g["epochs"].mean(), "total_epochs_std": g["epochs"].std(ddof=1),
-        "total_seconds_mean": g["seconds"].mean(), "total_seconds_std": g["seconds"].std(ddof=1),
-    }).reset_index()
-    out[["test_accuracy_std", "total_epochs_std", "total_seconds_std"]] = \
-        out[["test_accuracy_std", "total_epochs_std", "total_seconds_std"]].fillna(0.0)
-    for base in ("lth", "sap"):
-        ref = out[out["method"] == base].set_index(["dataset", "arch"])
-        for unit in ("epochs", "seconds"):
-            col = f"total_{unit}_mean"
-            denom = out.apply(lambda r: r[col], axis=1)
-            num = out.apply(lambda r: ref[col].get((r["dataset"], r["arch"]), math.nan), axis=1)
-            out[f"speedup_{unit}_vs_{base}"] = num / denom.where(denom > 0)
-    return out
-
-
-def summary_markdown(summary) -> str:
-    head = ["dataset", "arch", "method", "seeds", "remaining weights", "test accuracy (%)", "retraining epochs",
-            "retraining seconds", "speed-up vs lth (epochs / s)", "speed-up vs sap (epochs / s)"]
-
-    def ratio(a, b):
-        return "—" if (math.isnan(a) or math.isnan(b)) else f"{a:.2f}× / {b:.2f}×"
-
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in summary.itertuples():
-        lines.append("| " + " | ".join([
-            r.dataset, r.arch, r.method, str(r.seeds), f"{100 * r.final_remaining_weights:.1f}%",
-            f"{100 * r.test_accuracy_mean:.2f} ± {100 * r.test_accuracy_std:.2f}",
-            f"{r.total_epochs_mean:.1f} ± {r.total_epochs_std:.1f}",
-            f"{r.total_seconds_mean:.1f} ± {r.total_seconds_std:.1f}",
-            ratio(r.speedup_epochs_vs_lth, r.speedup_seconds_vs_lth),
-            ratio(r.speedup_epochs_vs_sap, r.speedup_seconds_vs_sap)]) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def write_tables(runs: list, methods: dict, out_dir) -> None:
-    import pandas as pd
+    from .compare import frontier_and_summary
+    from .summary import summary_markdown
 
     out = Path(out_dir)
-    its, layers, epochs, epoch_layers, tickets = [], [], [], [], []
+    its, layers, epochs, epoch_layers, crit_rows, tickets = [], [], [], [], [], []
     for run in map(Path, runs):
         if not (run / L.EVALUATION).is_file():
             raise InfcopError(f"run '{run}' has no {L.EVALUATION}; evaluate it first")
@@ -148,18 +151,22 @@ def write_tables(runs: list, methods: dict, out_dir) -> None:
         its.append(ev)
         layers.append(pd.read_csv(run / L.LAYERS))
         for k in sorted(int(i) for i in ev["iteration"] if i > 0):
-            rows, lrows = _epoch_rows(load_json(run / L.iteration_name(k) / L.METRICS))
+            rows, lrows, crows = _epoch_rows(load_json(run / L.iteration_name(k) / L.METRICS))
             epochs += rows
             epoch_layers += lrows
+            crit_rows += crows
         tickets.append(load_json(run / L.TICKET_INFO))
     iterations = pd.concat(its, ignore_index=True)
-    ticket_df = pd.DataFrame(tickets)
+    holds = sorted({k for r in epochs for k in r if k.startswith("holds_")})
+    methods_df = method_table(methods, settings, _effective_thresholds(crit_rows))
+    frontier, summary = frontier_and_summary(iterations, methods_df)
     _csv(iterations, out / "iterations.csv")
     _csv(pd.concat(layers, ignore_index=True), out / "layers.csv")
-    _csv(pd.DataFrame(epochs, columns=EPOCH_COLUMNS), out / "epochs.csv")
+    _csv(pd.DataFrame(epochs, columns=EPOCH_COLUMNS + holds), out / "epochs.csv")
     _csv(pd.DataFrame(epoch_layers, columns=EPOCH_LAYER_COLUMNS), out / "epoch_layers.csv")
-    _csv(method_table(methods), out / "methods.csv")
-    _csv(ticket_df, out / "tickets.csv")
-    summary = summarise(iterations, ticket_df)
-    save_text(summary_markdown(summary), out / "summary.md")
+    _csv(pd.DataFrame(crit_rows, columns=CRITERIA_COLUMNS), out / "criteria.csv")
+    _csv(methods_df, out / "methods.csv")
+    _csv(pd.DataFrame(tickets), out / "tickets.csv")
+    _csv(frontier, out / "frontier.csv")
     _csv(summary, out / "summary.csv")
+    save_text(summary_markdown(summary, iterations, methods_df), out / "summary.md")

@@ -17,7 +17,7 @@ from . import InfcopError
 from .checkpoints import EpochCheckpoint
 from .data import Dataset, Split, batches
 from .faults import kill_point
-from .measures import flow_distance
+from .measures import MEASURES, distance
 from .masks import MaskEnforcer
 from .stopping import Criterion, decide
 
@@ -127,12 +127,18 @@ def epoch_generator(seed: int, stage: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + stage * 1009 + epoch)
 
 
+def _passes(data, batch_size, generator, passes):
+    for _ in range(passes):
+        yield from batches(data.train, batch_size, generator, augment=data.augment)
+
+
 def train_epoch(model, data: Dataset, opt, enforcer: MaskEnforcer | None, generator, batch_size: int,
-                autocast=nullcontext) -> float:
+                autocast=nullcontext, passes: int = 1) -> float:
+    """One epoch: `passes` shuffled passes over the training split (the study's "epoch" was two)."""
     model.train()
     total = torch.zeros((), device=data.train.x.device)
     count = 0
-    for xb, yb in batches(data.train, batch_size, generator, augment=data.augment):
+    for xb, yb in _passes(data, batch_size, generator, passes):
         with autocast():
             loss = nn.functional.cross_entropy(model(xb), yb)
         opt.zero_grad(set_to_none=True)
@@ -160,40 +166,67 @@ def accuracy(model, split: Split, batch_size: int = 512, autocast=nullcontext) -
 
 @dataclass
 class Schedule:
-    """How long one retraining may run and what may stop it: the criteria are asked after every epoch
-    from `min_epochs` on; `max_epochs` always ends it."""
+    """How long one retraining may run and what may stop it: every criterion is asked after every epoch
+    (epoch 0 included when `epoch0`), and may stop it from `min_epochs` on; `max_epochs` always ends it.
+    The learning-rate schedule spans `lr_horizon` epochs (default: max_epochs)."""
     criteria: list[Criterion] = field(default_factory=list)
     max_epochs: int = 1
     min_epochs: int = 0
+    epoch0: bool = False
+    lr_horizon: int | None = None
 
 
 @dataclass
 class Reference:
-    """The dense network a retraining is compared with: the model (for similarity) and its metrics
-    (reference flows, validation accuracy)."""
+    """The dense network a retraining is compared with: the model (for similarity and CKA) and its
+    metrics (reference flows, noise floors, validation accuracy)."""
     model: nn.Module
     metrics: dict
 
 
-def _record_flows(env, model, masks, reference: Reference | None, rec: dict) -> None:
-    """Measure the flows after an epoch and their distances to the dense network's, into `rec`."""
-    f = env.flows(model, reference=reference.model if reference else None, masks=masks)
-    rec.update(connectivity=f.connectivity, gradflow=f.gradflow, similarity=f.similarity)
-    if reference is not None:
-        kind = env.fl["distance"]
-        rec["info_distance"] = flow_distance(f.connectivity, reference.metrics["connectivity"], kind)
-        rec["grad_distance"] = flow_distance(f.gradflow, reference.metrics["gradflow"], kind)
+def _record_flows(env, model, masks, reference: Reference | None, rec: dict, extra: set) -> None:
+    """Measure the flows and their distances to the dense network's (every standard measure, plus the
+    `extra` measure keys a criterion needs) into `rec`."""
+    f = env.flows(model, reference=reference.model if reference else None, masks=masks,
+                  positions=any("@positions" in k for k in extra))
+    rec.update(f.vectors())
+    if reference is None:
+        return
+    kind = env.fl["distance"]
+    keys = [e.name for e in MEASURES] + sorted(extra - set(MEASURES.names()))
+    rec["distances"] = {k: distance(k, rec, reference.metrics, kind) for k in keys}
+    for e in MEASURES:
+        rec[e.info["column"]] = rec["distances"][e.name]
+
+
+def _measure_epoch(env, model, masks, schedule, reference, measure, epoch, rec, ref_metrics) -> tuple:
+    """Validation accuracy, flows and every criterion's verdict of the network as it is now."""
+    t0 = time.perf_counter()
+    rec["val_accuracy"] = accuracy(model, env.data.val, autocast=env.autocast)
+    rec.update(info_distance=float("nan"), abs_distance=float("nan"), cka_distance=float("nan"),
+               grad_distance=float("nan"))
+    eval_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    if measure:
+        _record_flows(env, model, masks, reference, rec, set().union(*(c.measures for c in schedule.criteria)))
+    flow_s = time.perf_counter() - t1
+    stopped, reason = decide(schedule.criteria, epoch, schedule.max_epochs, schedule.min_epochs, rec, ref_metrics)
+    rec.update(stopped=stopped, stop_reason=reason, flow_seconds=flow_s)
+    return stopped, reason, eval_s
 
 
 def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpoint, *,
             reference: Reference | None = None, measure: bool = True, keep_best: bool = False,
             initial=None) -> dict:
-    """Train epoch by epoch until a stop criterion holds or the budget ends; after each epoch record
-    validation accuracy, flows, distances and the decision, and write the epoch checkpoint. A matching
-    checkpoint is resumed exactly (weights, masks, optimizer, RNG, history)."""
+    """Train epoch by epoch until a stop criterion holds or the budget ends. Epoch 0 (with
+    `schedule.epoch0`) measures the network before any training; after every epoch the validation
+    accuracy, flows, distances and every criterion's verdict are recorded and the epoch checkpoint is
+    written. A matching checkpoint is resumed exactly (weights, masks, optimizer, RNG, history, and the
+    criteria's state, replayed from the history)."""
     tr = env.tr
     opt = make_optimizer(model, tr)
     history, best = [], None
+    ref_metrics = reference.metrics if reference is not None else {}
     resumed = checkpoint.load()
     if resumed is not None:
         model.load_state_dict(resumed["state"])
@@ -202,43 +235,54 @@ def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpo
         opt.load_state_dict(resumed["optimizer"])
         torch.set_rng_state(resumed["rng"])
         history, best = resumed["history"], resumed.get("best")
+        for rec in history:  # the criteria's state (epoch-0 distance, best so far) as it was
+            for c in schedule.criteria:
+                c.holds(rec, ref_metrics)
         log.info("%s: resuming after epoch %d from %s", run.label(), resumed["epoch"], checkpoint.path)
     elif initial is not None:
         initial(model)
     enforcer = MaskEnforcer(model, masks)
-    ref_metrics = reference.metrics if reference is not None else {}
-    stopped = bool(history) and history[-1]["stopped"]
-    epoch = len(history)
-    while not stopped:
-        epoch += 1
-        lr = lr_at(epoch, schedule.max_epochs, tr)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        t0 = time.perf_counter()
-        loss = train_epoch(model, env.data, opt, enforcer, epoch_generator(run.seed, run.iteration, epoch),
-                           tr["batch_size"], env.autocast)
-        if not math.isfinite(loss):
-            raise DivergenceError(f"training diverged ({run.label()}): the loss became {loss} in epoch {epoch}; "
-                                  "lower training.lr or check the data")
-        val = accuracy(model, env.data.val, autocast=env.autocast)
-        train_s = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        rec = {"epoch": epoch, "train_loss": loss, "val_accuracy": val, "lr": lr,
-               "info_distance": float("nan"), "grad_distance": float("nan")}
-        if measure:
-            _record_flows(env, model, masks, reference, rec)
-        flow_s = time.perf_counter() - t1
-        stopped, reason = decide(schedule.criteria, epoch, schedule.max_epochs, schedule.min_epochs, rec,
-                                 ref_metrics)
-        rec.update(stopped=stopped, stop_reason=reason, train_seconds=train_s, flow_seconds=flow_s)
-        history.append(rec)
-        if keep_best and (best is None or val > best["val_accuracy"]):
-            best = {"epoch": epoch, "val_accuracy": val,
-                    "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
-        log.info("%s epoch %d loss %.4f val_acc %.4f info_dist %.4f grad_dist %.4f %s", run.label(), epoch,
-                 loss, val, rec["info_distance"], rec["grad_distance"], f"STOP ({reason})" if stopped else "go on")
+
+    def save(epoch):
         checkpoint.save({"epoch": epoch, "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                          "masks": {k: v.cpu() for k, v in masks.items()}, "optimizer": opt.state_dict(),
                          "rng": torch.get_rng_state(), "history": history, "best": best})
         kill_point("epoch", checkpoint.path)
+
+    if not history and schedule.epoch0:
+        rec = {"epoch": 0, "train_loss": None, "lr": None}  # None, not NaN: NaN != NaN breaks comparisons
+        stopped, reason, eval_s = _measure_epoch(env, model, masks, schedule, reference, measure, 0, rec, ref_metrics)
+        rec["train_seconds"] = eval_s
+        history.append(rec)
+        log.info("%s epoch 0 (pruned, rewound) val_acc %.4f info_dist %.4f grad_dist %.4f %s", run.label(),
+                 rec["val_accuracy"], rec["info_distance"], rec["grad_distance"],
+                 f"STOP ({reason}): no retraining needed" if stopped else "retrain")
+        save(0)
+    stopped = bool(history) and history[-1]["stopped"]
+    epoch = history[-1]["epoch"] if history else 0
+    horizon = schedule.lr_horizon or schedule.max_epochs
+    while not stopped:
+        epoch += 1
+        lr = lr_at(epoch, horizon, tr)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        t0 = time.perf_counter()
+        loss = train_epoch(model, env.data, opt, enforcer, epoch_generator(run.seed, run.iteration, epoch),
+                           tr["batch_size"], env.autocast, tr.get("passes", 1))
+        if not math.isfinite(loss):
+            raise DivergenceError(f"training diverged ({run.label()}): the loss became {loss} in epoch {epoch}; "
+                                  "lower training.lr or check the data")
+        train_s = time.perf_counter() - t0
+        rec = {"epoch": epoch, "train_loss": loss, "lr": lr}
+        stopped, reason, eval_s = _measure_epoch(env, model, masks, schedule, reference, measure, epoch, rec,
+                                                 ref_metrics)
+        rec["train_seconds"] = train_s + eval_s
+        history.append(rec)
+        if keep_best and (best is None or rec["val_accuracy"] > best["val_accuracy"]):
+            best = {"epoch": epoch, "val_accuracy": rec["val_accuracy"],
+                    "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+        log.info("%s epoch %d loss %.4f val_acc %.4f info_dist %.4f grad_dist %.4f %s", run.label(), epoch,
+                 loss, rec["val_accuracy"], rec["info_distance"], rec["grad_distance"],
+                 f"STOP ({reason})" if stopped else "go on")
+        save(epoch)
     return {"history": history, "best": best}

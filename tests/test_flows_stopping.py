@@ -89,7 +89,7 @@ def test_distance_l2_and_relative():
 
 
 def _record(info_distance=0.5, grad_distance=0.5, val_accuracy=0.9, dense_val_accuracy=0.95):
-    return ({"info_distance": info_distance, "grad_distance": grad_distance, "val_accuracy": val_accuracy},
+    return ({"distances": {"signed_mean": info_distance, "gradflow": grad_distance}, "val_accuracy": val_accuracy},
             {"val_accuracy": dense_val_accuracy})
 
 
@@ -97,12 +97,12 @@ def _decide(stops, epoch, **kw):
     return decide(criteria_of(normalise_stops(stops)), epoch, 10, 1, *_record(**kw))
 
 
-def test_first_firing_criterion_wins_and_budget_always_bounds():
+def test_every_criterion_that_held_is_named_and_budget_always_bounds():
     stops = [{"name": "infoflow", "epsilon": 0.1}, {"name": "accuracy", "delta": 0.0}]
     assert _decide(stops, 1) == (False, "")
     assert _decide(stops, 2, info_distance=0.05) == (True, "infoflow")
     assert _decide(stops, 2, val_accuracy=0.96) == (True, "accuracy")
-    assert _decide(stops, 2, info_distance=0.05, val_accuracy=0.99) == (True, "infoflow")
+    assert _decide(stops, 2, info_distance=0.05, val_accuracy=0.99) == (True, "infoflow+accuracy")
     assert _decide(stops, 10) == (True, "budget")
     assert _decide(["budget"], 9) == (False, "")
     assert _decide([{"name": "gradflow", "epsilon": 0.6}], 3) == (True, "gradflow")
@@ -118,7 +118,7 @@ def test_min_epochs_holds_back_every_criterion_but_budget():
 
 
 @pytest.mark.parametrize("stops,match", [(["sometimes"], "unknown stop criterion"),
-                                         ([{"name": "infoflow"}], "needs 'epsilon'"),
+                                         ([{"name": "infoflow"}], "needs exactly one threshold form"),
                                          ([{"name": "gradflow", "epsilon": -1}], "epsilon must be"),
                                          ([{"name": "accuracy", "delta": 2}], "delta must be")])
 def test_bad_stop_specs(stops, match):

@@ -160,7 +160,7 @@ def test_stale_epoch_checkpoint_from_other_settings_is_not_resumed(dense, tmp_pa
         _iterate(dense, tmp_path / "c", dict(LTH, max_epochs=3), 1)
     monkeypatch.undo()
     m = _iterate(dense, tmp_path / "c", dict(LTH, max_epochs=2), 1)  # other parameters: start afresh
-    assert m["epochs_trained"] == 2 and len(m["epochs"]) == 2
+    assert m["epochs_trained"] == 2 and len(m["epochs"]) == 1 + 2  # epoch 0 (before retraining) + 2
 
 
 def test_ciap_stops_on_a_named_criterion_and_evaluate_writes_tidy_csv(dense, tmp_path):
@@ -172,7 +172,7 @@ def test_ciap_stops_on_a_named_criterion_and_evaluate_writes_tidy_csv(dense, tmp
     assert header.startswith("dataset,arch,method,seed,iteration,remaining_weights,test_accuracy")
     layers = (tmp_path / "layers.csv").read_text().splitlines()
     assert layers[0] == "dataset,arch,method,seed,iteration,metric,layer,layer_index,value"
-    assert len(layers) - 1 == 2 * (3 + 4 + 4)
+    assert len(layers) - 1 == 2 * (3 + 3 + 4 + 4 + 4)  # connectivity, |r|, CKA, gradient flow, similarity
 
 
 def test_ticket_is_loadable_with_one_call(dense, tmp_path):

@@ -8,10 +8,12 @@ from infcop import InfcopError
 from infcop import layout as L
 from infcop.checkpoints import save_text
 from infcop.cli import FIGURES
+from infcop.config import rewind_epoch
 from infcop.data import DATASETS
 from infcop.experiment import RECORD, config_stage_settings, key_of, record_text, resolve, root_of
 from infcop.plugins import load as load_plugins
 from infcop.schema import validate_config
+from infcop import tables as infcop_tables
 
 try:
     load_plugins()  # your own pruners, stop criteria, ... (INFCOP_PLUGINS) before the config is checked
@@ -64,6 +66,7 @@ wildcard_constraints:
     method=r"[A-Za-z0-9_][A-Za-z0-9_.-]*",
     seed=r"\d+",
     k=r"\d+",
+    epoch=r"\d+",
     figure="|".join(FIGURES),
 
 
@@ -71,6 +74,13 @@ def stage_key(stage):
     """Params value of a stage: the hash of the settings that can change its numbers (only those
     trigger a rerun), passed to the job as --expect."""
     return lambda wc: key_of(config_stage_settings(config, stage, getattr(wc, "method", None)))
+
+
+def rewind_input(wildcards):
+    """The dense network after k epochs, for a method that rewinds there ({epoch: k}); else nothing."""
+    k = rewind_epoch(config["methods"][wildcards.method])
+    return [] if k is None else [f"{LAYOUT.dense(wildcards.dataset, wildcards.arch, wildcards.seed)}/"
+                                 f"{L.rewind_file(k)}"]
 
 
 def runs():
@@ -94,8 +104,7 @@ def run_files():
     return files
 
 
-TABLES = ["iterations.csv", "layers.csv", "epochs.csv", "epoch_layers.csv", "methods.csv", "tickets.csv",
-          "summary.csv", "summary.md"]
+TABLES = list(infcop_tables.TABLES)
 
 
 def all_targets():

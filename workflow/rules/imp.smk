@@ -6,6 +6,7 @@ rule imp_iteration:
         dense=f"{DENSE}/{L.MODEL}",
         dense_init=f"{DENSE}/{L.INIT}",
         dense_metrics=f"{DENSE}/{L.METRICS}",
+        rewind=rewind_input,
     output:
         model=f"{ITERATION}/{L.MODEL}",
         metrics=f"{ITERATION}/{L.METRICS}",
@@ -36,6 +37,7 @@ rule ticket:
         last=f"{LAYOUT.iteration(*W, '{method}', K)}/{L.MODEL}",
         dense=f"{DENSE}/{L.MODEL}",
         dense_init=f"{DENSE}/{L.INIT}",
+        rewind=rewind_input,
     output:
         ticket=f"{RUN_DIR}/{L.TICKET}",
         info=f"{RUN_DIR}/{L.TICKET_INFO}",
