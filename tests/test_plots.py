@@ -387,3 +387,24 @@ def test_parse_stops():
     assert plots.parse_stops("budget") == ()
     assert plots.parse_stops(float("nan")) == ()
     assert plots.parse_stops("") == ()
+
+
+def test_import_is_cheap_and_names_are_registered_once():
+    import importlib.util
+    import subprocess
+    import sys
+
+    code = ("import sys, infcop.plots as p; names = list(p.FIGURES); "
+            "print(sorted(m for m in ('matplotlib', 'seaborn', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    for name, spec in plots.FIGURES.items():
+        assert spec.name == name and spec.description and callable(spec.load())
+    assert importlib.util.find_spec("infcop.plots.__main__") is None, "the CLI is the only entry point"
+
+
+def test_figure_outputs_match_what_make_figure_writes(tables, tmp_path):
+    for name in ("accuracy", "similarity"):
+        out = tmp_path / name / f"{name}.pdf"
+        plots.make_figure(name, tables, out)
+        assert sorted(plots.figure_outputs(name, out, ["lth", "fastprune"])) == sorted(out.parent.iterdir())

@@ -1,0 +1,96 @@
+"""Paper-style figures of an Inf-CoP experiment, drawn from its tidy tables (``results/tables/*.csv``).
+
+The figure names live here, once: ``FIGURES`` maps each name to a ``FigureSpec`` (the module and
+function that draw it, and a one-line description). Importing this package is cheap: it imports
+neither matplotlib nor seaborn nor torch, so the CLI and the Snakefile can read the names at start-up.
+
+* ``make_figure(name, tables_dir, out_pdf)`` draws figure ``name`` and writes ``out_pdf`` and its PNG(s),
+  each atomically;
+* ``figure_outputs(name, out_pdf, methods)`` lists the files that call writes (for the workflow);
+* ``FIGURES[name](tables_dir)`` returns the matplotlib Figures (one per PDF page), e.g. for a notebook.
+
+Conventions shared by every figure: mean over seeds with a deterministic 95 % Student-t interval;
+one colour per method, the same in every figure (``method_colors``); one panel (row) per
+(dataset, arch); legends outside the axes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """Where a figure is drawn: ``infcop.plots.<module>.<function>(tables_dir) -> list of Figures``."""
+
+    name: str
+    module: str
+    function: str
+    description: str
+
+    def load(self):
+        return getattr(importlib.import_module(f"{__name__}.{self.module}"), self.function)
+
+    def __call__(self, tables_dir) -> list:
+        return self.load()(tables_dir)
+
+
+_SPECS = (
+    FigureSpec("similarity", "similarity", "similarity",
+               "per method: flow distances, per-layer flows and validation accuracy during each iteration's retraining"),
+    FigureSpec("connectivity", "flows", "connectivity",
+               "information flow (connectivity per layer pair) at the end of each IMP iteration"),
+    FigureSpec("gradient", "flows", "gradient",
+               "gradient flow (mean |dL/dW| per layer) at the end of each IMP iteration"),
+    FigureSpec("comparison", "comparison", "comparison",
+               "test accuracy, retraining epochs and remaining weights against IMP iteration"),
+    FigureSpec("accuracy", "comparison", "accuracy", "test accuracy against remaining weights"),
+    FigureSpec("epochs", "comparison", "epochs", "retraining epochs per IMP iteration and method"),
+    FigureSpec("cost", "comparison", "cost",
+               "cumulative retraining epochs and seconds against remaining weights"),
+    FigureSpec("ablation", "ablation", "ablation",
+               "final accuracy and total retraining epochs against a swept stop threshold"),
+)
+
+FIGURES = MappingProxyType({s.name: s for s in _SPECS})
+
+
+def _check(name: str) -> FigureSpec:
+    if name not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; known figures: {', '.join(FIGURES)}")
+    return FIGURES[name]
+
+
+def figure_outputs(name: str, out_pdf, methods=()) -> list[Path]:
+    """The files ``make_figure(name, ..., out_pdf)`` writes: the PDF and a PNG beside it."""
+    _check(name)
+    out_pdf = Path(out_pdf)
+    return [out_pdf, out_pdf.with_suffix(".png")]
+
+
+def make_figure(name: str, tables_dir, out_pdf) -> None:
+    """Draw figure ``name`` from the tables in ``tables_dir``; write ``out_pdf`` and its PNG beside it."""
+    spec = _check(name)
+    from .output import write_figure
+
+    write_figure(spec(Path(tables_dir)), Path(out_pdf), {Path(out_pdf).with_suffix(".png"): 0})
+
+
+_LAZY = {  # helpers re-exported without importing their modules up front
+    "CANONICAL_COLORS": "style", "CANONICAL_METHODS": "style", "method_colors": "style",
+    "method_order": "style", "mean_ci": "stats", "parse_stops": "data",
+    "find_epsilon_sweeps": "ablation", "EpsilonSweep": "ablation",
+}
+
+
+def __getattr__(attr):
+    if attr in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[attr]}"), attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))
