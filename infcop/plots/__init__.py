@@ -30,6 +30,7 @@ class FigureSpec:
     module: str
     function: str
     description: str
+    pngs: str = "first"  # "first": <stem>.png of page 1; "per_method": <stem>-<method>.png of its pages
 
     def load(self):
         return getattr(importlib.import_module(f"{__name__}.{self.module}"), self.function)
@@ -40,19 +41,23 @@ class FigureSpec:
 
 _SPECS = (
     FigureSpec("similarity", "similarity", "similarity",
-               "per method: flow distances, per-layer flows and validation accuracy during each iteration's retraining"),
+               "per method and iteration, from epoch 0: flow distances against the stop thresholds, per-layer "
+               "flows and validation accuracy", pngs="per_method"),
     FigureSpec("connectivity", "flows", "connectivity",
                "information flow (connectivity per layer pair) at the end of each IMP iteration"),
     FigureSpec("gradient", "flows", "gradient",
                "gradient flow (mean |dL/dW| per layer) at the end of each IMP iteration"),
     FigureSpec("comparison", "comparison", "comparison",
                "test accuracy, retraining epochs and remaining weights against IMP iteration"),
-    FigureSpec("accuracy", "comparison", "accuracy", "test accuracy against remaining weights"),
+    FigureSpec("accuracy", "sparsity", "accuracy", "test accuracy against remaining weights"),
     FigureSpec("epochs", "comparison", "epochs", "retraining epochs per IMP iteration and method"),
-    FigureSpec("cost", "comparison", "cost",
+    FigureSpec("cost", "sparsity", "cost",
                "cumulative retraining epochs and seconds against remaining weights"),
     FigureSpec("ablation", "ablation", "ablation",
                "final accuracy and total retraining epochs against a swept stop threshold"),
+    FigureSpec("frontier", "frontier", "frontier",
+               "test accuracy against cumulative retraining epochs at matched sparsity, fixed-budget controls "
+               "as a curve"),
 )
 
 FIGURES = MappingProxyType({s.name: s for s in _SPECS})
@@ -65,18 +70,36 @@ def _check(name: str) -> FigureSpec:
 
 
 def figure_outputs(name: str, out_pdf, methods=()) -> list[Path]:
-    """The files ``make_figure(name, ..., out_pdf)`` writes: the PDF and a PNG beside it."""
-    _check(name)
+    """The files ``make_figure(name, tables_dir, out_pdf)`` writes.
+
+    The PDF, and beside it ``<stem>.png`` (page 1), or for the similarity dashboard one
+    ``<stem>-<method>.png`` per method (``methods``: those of the tables' methods.csv), no ``<stem>.png``.
+    """
+    spec = _check(name)
     out_pdf = Path(out_pdf)
+    if spec.pngs == "per_method":
+        return [out_pdf] + [out_pdf.with_name(f"{out_pdf.stem}-{m}.png") for m in methods]
     return [out_pdf, out_pdf.with_suffix(".png")]
 
 
 def make_figure(name: str, tables_dir, out_pdf) -> None:
-    """Draw figure ``name`` from the tables in ``tables_dir``; write ``out_pdf`` and its PNG beside it."""
+    """Draw figure ``name`` from the tables in ``tables_dir``; write ``out_pdf`` and its PNG(s) atomically.
+
+    See ``figure_outputs`` for the PNGs.
+    """
     spec = _check(name)
     from .output import write_figure
 
-    write_figure(spec(Path(tables_dir)), Path(out_pdf), {Path(out_pdf).with_suffix(".png"): 0})
+    out_pdf = Path(out_pdf)
+    pages = spec(Path(tables_dir))
+    if spec.pngs == "per_method":
+        pngs = {}
+        for i, fig in enumerate(pages):
+            if fig.get_label():
+                pngs.setdefault(out_pdf.with_name(f"{out_pdf.stem}-{fig.get_label()}.png"), []).append(i)
+    else:
+        pngs = {out_pdf.with_suffix(".png"): [0]}
+    write_figure(pages, out_pdf, pngs)
 
 
 _LAZY = {  # helpers re-exported without importing their modules up front

@@ -54,6 +54,16 @@ def log_axis(ax, axis: str = "y"):
     a.set_minor_formatter(NullFormatter())
 
 
+def plain_log_ticks(ax, axis: str = "x"):
+    """Log-axis ticks at 1, 2, 5 x 10^k written as plain numbers (2, 5, 10, 20, ...)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    a.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    a.set_major_formatter(FuncFormatter(lambda t, _: f"{t:g}"))
+    a.set_minor_locator(NullLocator())
+
+
 def maybe_log(ax, values, axis: str = "y", decades: float = 1.0) -> bool:
     """Switch to a log scale when the (positive) values span more than ``decades`` decades."""
     v = np.asarray([x for x in np.ravel(values) if np.isfinite(x)], float)

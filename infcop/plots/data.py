@@ -11,21 +11,18 @@ from .. import InfcopError
 from .style import isnan, method_colors
 
 KEYS = ["dataset", "arch", "method"]
-_TEXT_COLUMNS = ("dataset", "arch", "method", "layer", "metric", "stop_reason", "stops", "pruner")
+_TEXT_COLUMNS = ("dataset", "arch", "method", "layer", "metric", "stop_reason", "stops", "pruner", "criterion",
+                 "name", "measure", "form", "control_group", "role", "level_label", "frontier_verdict", "rewind",
+                 "infoflow_threshold", "gradflow_threshold", "infoflow_measure")
 
-STOP_PARAMS = {  # stop criterion -> its threshold column in methods.csv
-    "infoflow": "infoflow_epsilon",
-    "gradflow": "gradflow_epsilon",
-    "accuracy": "accuracy_delta",
-}
-
-
-def read(tables_dir: Path, name: str, required) -> pd.DataFrame:
+def read(tables_dir: Path, name: str, required, optional: bool = False) -> pd.DataFrame:
     """Read ``<tables_dir>/<name>.csv``; an empty file gives an empty frame with ``required`` columns.
 
-    A missing file or a missing required column raises InfcopError naming it.
+    A missing file (unless ``optional``) or a missing required column raises InfcopError naming it.
     """
     path = Path(tables_dir) / f"{name}.csv"
+    if optional and not path.is_file():
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in required})
     if not path.is_file():
         raise InfcopError(f"table {path} not found")
     try:
@@ -43,16 +40,41 @@ def read(tables_dir: Path, name: str, required) -> pd.DataFrame:
     return df
 
 
+_METHOD_NUMBERS = ("infoflow_epsilon", "gradflow_epsilon", "accuracy_delta", "max_epochs", "min_epochs",
+                   "infoflow_epsilon_effective", "gradflow_epsilon_effective")
+_METHOD_TEXT = ("pruner", "stops", "infoflow_threshold", "gradflow_threshold", "infoflow_measure", "rewind",
+                "control_group")
+
+
 def read_methods(tables_dir: Path) -> pd.DataFrame:
-    """methods.csv with the threshold and budget columns present and numeric."""
-    cols = ["method", "pruner", "stops", "infoflow_epsilon", "gradflow_epsilon", "accuracy_delta", "max_epochs"]
+    """methods.csv with the threshold, budget and control columns present (numbers numeric, flags bool)."""
     m = read(tables_dir, "methods", ["method"])
-    for c in cols:
+    for c in (*_METHOD_NUMBERS, *_METHOD_TEXT, "control"):
         if c not in m.columns:
             m[c] = np.nan
-    for c in ("infoflow_epsilon", "gradflow_epsilon", "accuracy_delta", "max_epochs"):
+    for c in _METHOD_NUMBERS:
         m[c] = pd.to_numeric(m[c], errors="coerce")
+    m["control"] = as_bool(m["control"]) if len(m) else m["control"]
     return m
+
+
+def parse_threshold(text) -> tuple[str, float]:
+    """'ε = 0.1' -> ('epsilon', 0.1); 'auto (noise floor)' -> ('auto', nan); 'recover 0.5' -> ('recover', 0.5);
+    'patience 2' -> ('patience', 2.0); empty -> ('', nan)."""
+    if text is None or isnan(text) or not str(text).strip():
+        return "", np.nan
+    t = str(text).strip().lower()
+    for form in ("auto", "recover", "patience"):
+        if t.startswith(form):
+            num = t[len(form):].split("(")[0].strip()
+            try:
+                return form, float(num) if num else np.nan
+            except ValueError:
+                return form, np.nan
+    try:
+        return "epsilon", float(t.replace("ε", "").replace("=", "").strip())
+    except ValueError:
+        return t, np.nan
 
 
 def parse_stops(stops) -> tuple[str, ...]:
@@ -64,15 +86,14 @@ def parse_stops(stops) -> tuple[str, ...]:
 
 
 def method_info(methods: pd.DataFrame, method: str) -> dict:
-    """One method's stop criteria, thresholds, budget and pruner from methods.csv."""
+    """One method's row of methods.csv as a dict (NaN where unknown), its stop criteria parsed."""
     row = methods[methods["method"] == method]
-    if row.empty:
-        return {"stops": (), "infoflow_epsilon": np.nan, "gradflow_epsilon": np.nan,
-                "accuracy_delta": np.nan, "max_epochs": np.nan, "pruner": None}
-    r = row.iloc[0]
-    return {"stops": parse_stops(r["stops"]), "infoflow_epsilon": r["infoflow_epsilon"],
-            "gradflow_epsilon": r["gradflow_epsilon"], "accuracy_delta": r["accuracy_delta"],
-            "max_epochs": r["max_epochs"], "pruner": r["pruner"]}
+    cols = [*_METHOD_NUMBERS, *_METHOD_TEXT, "control"]
+    info = {c: np.nan for c in cols} if row.empty else {c: row.iloc[0][c] for c in cols if c in row.columns}
+    info["stops"] = parse_stops(info.get("stops"))
+    if isnan(info.get("pruner", np.nan)):
+        info["pruner"] = None
+    return info
 
 
 def experiment_colors(methods: pd.DataFrame, *dfs: pd.DataFrame) -> dict[str, str]:
@@ -120,3 +141,22 @@ def iterations(tables_dir: Path, extra=()) -> tuple[pd.DataFrame, pd.DataFrame, 
         for c in ["iteration", "remaining_weights", "test_accuracy", "epochs_trained", *extra]:
             it[c] = pd.to_numeric(it[c], errors="coerce")
     return it, methods, experiment_colors(methods, it)
+
+
+def budget_groups(methods: pd.DataFrame, order) -> list[tuple[float, list[str]]]:
+    """Each shown method's effective epoch budget (max_epochs), grouped: [(budget, methods), ...].
+
+    A budget shared only by fixed-budget controls is left out (their own curves show it).
+    """
+    m = methods[methods["method"].isin(order)].dropna(subset=["max_epochs"])
+    out = []
+    for b, g in m.groupby("max_epochs", sort=True):
+        if not g["control"].fillna(False).astype(bool).all() or len(m["max_epochs"].unique()) == 1:
+            out.append((float(b), [x for x in order if x in set(g["method"])]))
+    return out
+
+
+def budget_label(budget: float, names: list[str], all_shown: bool) -> str:
+    if all_shown:
+        return f"epoch budget ({budget:g})"
+    return f"epoch budget {budget:g}: {', '.join(names)}"

@@ -77,24 +77,72 @@ def t_errorbar(clip=(None, None)):
     return interval
 
 
-def mean_curve(ax, data: pd.DataFrame, x: str, y: str, color=None, clip=(None, None), band: bool = True,
-               hue: str | None = None, palette=None, hue_order=None, **kws):
-    """Mean of ``y`` over seeds against ``x``, with the 95 % t-band when ``band`` (seaborn lineplot).
+MIN_SEEDS_FOR_BAND = 5  # with fewer seeds a t-band covers whole panels: draw the seeds instead
+SEED_LW, SEED_ALPHA = 0.6, 0.45
 
-    One curve, or one per ``hue`` level coloured by ``palette``. Leaves the axis labels as they were.
-    Extra keywords go to the lines (marker, ms, ls, ...).
+
+def shows_band(n_seeds: int) -> bool:
+    return n_seeds >= MIN_SEEDS_FOR_BAND
+
+
+def spread_note(n_seeds: int) -> str:
+    """How a figure shows the spread over ``n_seeds`` seeds, for its title."""
+    if n_seeds <= 1:
+        return "one seed"
+    if shows_band(n_seeds):
+        return f"mean over {n_seeds} seeds, 95% t-interval"
+    return f"mean over {n_seeds} seeds; thin lines: single seeds"
+
+
+def n_seeds(df: pd.DataFrame) -> int:
+    """The largest number of seeds of any run group in ``df`` (0 when empty)."""
+    if df.empty or "seed" not in df:
+        return 0
+    keys = [c for c in ("dataset", "arch", "method") if c in df]
+    return int(df.groupby(keys)["seed"].nunique().max()) if keys else int(df["seed"].nunique())
+
+
+def mean_curve(ax, data: pd.DataFrame, x: str, y: str, color=None, clip=(None, None), hue: str | None = None,
+               palette=None, hue_order=None, markers=None, units: str = "seed", **kws):
+    """Mean of ``y`` over seeds against ``x`` (seaborn lineplot), with the spread over seeds.
+
+    From ``MIN_SEEDS_FOR_BAND`` seeds on, the 95 % t-band (clipped to ``clip``); with fewer, every
+    seed as a thin line under the mean. One curve, or one per ``hue`` level coloured by ``palette``
+    and marked by ``markers``. Leaves the axis labels as they were. Extra keywords go to the mean
+    lines (marker, ms, ls, ...). Returns the number of seeds.
     """
     import seaborn as sns
 
-    d = data[[x, y] + ([hue] if hue else [])].dropna()
+    cols = [x, y] + [c for c in (hue, units) if c and c in data]
+    d = data[cols].dropna()
     if d.empty:
-        return
+        return 0
+    n = int(d.groupby(hue)[units].nunique().max() if hue else d[units].nunique()) if units in d else 1
     xlabel, ylabel = ax.get_xlabel(), ax.get_ylabel()
+    ax.set_xlabel(xlabel or " ")  # seaborn then leaves the labels alone (and skips costly tick queries)
+    ax.set_ylabel(ylabel or " ")
+    common = {}
     if hue:
-        kws.update(hue=hue, palette=palette, hue_order=[h for h in (hue_order or sorted(set(d[hue]))) if h in set(d[hue])])
+        present = set(d[hue])
+        common.update(hue=hue, palette=palette,
+                      hue_order=[h for h in (hue_order or sorted(present)) if h in present])
     else:
-        kws.update(color=color)
-    sns.lineplot(data=d, x=x, y=y, ax=ax, estimator="mean", errorbar=t_errorbar(clip) if band else None,
-                 err_kws={"alpha": BAND_ALPHA, "lw": 0}, legend=False, **kws)
+        common.update(color=color)
+    if 1 < n < MIN_SEEDS_FOR_BAND:
+        sns.lineplot(data=d, x=x, y=y, ax=ax, units=units, estimator=None, legend=False, lw=SEED_LW,
+                     alpha=SEED_ALPHA, gid="seed", **common)
+    mean_kws = dict(common, **kws)
+    if hue and markers:
+        mean_kws.update(style=hue, markers=markers, dashes=False, style_order=mean_kws["hue_order"])
+    sns.lineplot(data=d, x=x, y=y, ax=ax, estimator="mean", legend=False, gid="mean",
+                 errorbar=t_errorbar(clip) if shows_band(n) else None, err_kws={"alpha": BAND_ALPHA, "lw": 0},
+                 **mean_kws)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    return n
+
+
+def dodge(order, width: float) -> dict:
+    """Offsets centred on 0, ``width`` apart, one per item of ``order`` (keeps identical curves apart)."""
+    c = (len(order) - 1) / 2
+    return {m: (i - c) * width for i, m in enumerate(order)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import colorsys
 import functools
 import math
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -36,6 +37,11 @@ _EXTRA_COLORS = (
     "#E7BA52",  # sand
 )
 
+# Markers: the study's methods fixed, the others in (natural) name order, so identical curves of
+# different methods stay distinguishable.
+CANONICAL_MARKERS = {"lth": "o", "sap": "s", "ciap": "^", "giap": "v", "earlystop": "D"}
+_EXTRA_MARKERS = ("P", "X", "<", ">", "p", "h", "*", "d", "H", "8")
+
 RC = {
     "font.size": 8,
     "axes.titlesize": 9,
@@ -59,15 +65,29 @@ BAND_ALPHA = 0.18
 STOP_COLOR = "#C0392B"
 
 
+def method_markers(methods) -> dict[str, str]:
+    """Map each method to a marker: the study's methods fixed, the others in natural name order."""
+    names = {str(m) for m in methods if not isnan(m)}
+    markers = {m: CANONICAL_MARKERS[m] for m in names if m in CANONICAL_MARKERS}
+    for i, m in enumerate(sorted(names - set(markers), key=natural_key)):
+        markers[m] = _EXTRA_MARKERS[i % len(_EXTRA_MARKERS)]
+    return markers
+
+
 def isnan(x) -> bool:
     return isinstance(x, float) and math.isnan(x)
 
 
+def natural_key(name: str):
+    """'sap_fixed10' after 'sap_fixed5': digit runs compare as numbers."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(name)) if t]
+
+
 def method_order(methods) -> list[str]:
-    """Methods in display order: the study's methods first (fixed order), then the rest sorted."""
+    """Methods in display order: the study's methods first (fixed order), then the rest in natural order."""
     names = {str(m) for m in methods if not isnan(m)}
     canon = [m for m in CANONICAL_METHODS if m in names]
-    return canon + sorted(names - set(canon))
+    return canon + sorted(names - set(canon), key=natural_key)
 
 
 def method_colors(methods) -> dict[str, str]:
@@ -79,7 +99,7 @@ def method_colors(methods) -> dict[str, str]:
     """
     names = {str(m) for m in methods if not isnan(m)}
     colors = {m: CANONICAL_COLORS[m] for m in names if m in CANONICAL_COLORS}
-    others = sorted(names - set(colors))
+    others = sorted(names - set(colors), key=natural_key)
     for i, m in enumerate(others):
         if i < len(_EXTRA_COLORS):
             colors[m] = _EXTRA_COLORS[i]
@@ -136,17 +156,27 @@ def panel_title(ds: str, arch: str) -> str:
     return f"{ds} / {arch}"
 
 
-def method_handles(order, colors, marker="o"):
+def method_handles(order, colors, markers=None, labels=None):
+    """Legend handles: one line with its marker per method (``labels`` may rename them)."""
     from matplotlib.lines import Line2D
 
-    return [Line2D([], [], color=colors[m], marker=marker, ms=4, label=m) for m in order]
+    markers = markers or method_markers(order)
+    labels = labels or {}
+    return [Line2D([], [], color=colors[m], marker=markers.get(m, "o"), ms=4, label=labels.get(m, m))
+            for m in order]
 
 
 def legend_below(fig, handles, ncol=None):
-    """One legend below the panels (needs the figure's constrained layout)."""
+    """One legend below the panels (needs the figure's constrained layout), in as many columns as fit."""
     if not handles:
         return
-    if ncol is None:  # as many columns as fit the figure's width
-        widest = max(0.45 + 0.065 * len(str(h.get_label())) for h in handles)
-        ncol = max(1, min(len(handles), int(fig.get_figwidth() * 0.95 // widest)))
+    if ncol is None:
+        width = [0.45 + 0.065 * len(str(h.get_label())) for h in handles]  # inches at 7 pt
+        ncol = 1
+        for nc in range(len(handles), 1, -1):  # legends fill column by column
+            rows = math.ceil(len(handles) / nc)
+            cols = [max(width[i:i + rows]) for i in range(0, len(handles), rows)]
+            if sum(cols) <= fig.get_figwidth() * 0.95:
+                ncol = nc
+                break
     fig.legend(handles=handles, loc="outside lower center", ncol=ncol, frameon=False)
