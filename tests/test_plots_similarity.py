@@ -189,3 +189,13 @@ def test_method_without_rows_gets_a_no_data_page_and_png(tmp_path):
     plots.make_figure("similarity", t, out)
     assert all(p.is_file() for p in plots.figure_outputs("similarity", out, ["lth", "ciap"]))
     assert pdf_pages(out) == 2
+
+
+def test_dense_reference_from_another_run_when_a_method_has_none(tmp_path):
+    t = make_tables(tmp_path, methods=("lth", "ciap"), seeds=(0,), iterations=1, layers=3)
+    for name in ("layers", "iterations"):
+        df = pd.read_csv(t / f"{name}.csv")
+        df[~((df["method"] == "ciap") & (df["iteration"] == 0))].to_csv(t / f"{name}.csv", index=False)
+    fig = page(plots.FIGURES["similarity"](t), "ciap")
+    for key in ("connectivity", "gradflow", "similarity", "val_accuracy"):
+        assert lines(panel(fig, 1, key), "dense"), key

@@ -48,8 +48,8 @@ def similarity(tables_dir: Path) -> list:
         pairs = D.panels(D.sel(ep, method=m))
         for ds, arch in pairs:
             fig = _page(ds, arch, m, D.sel(ep, dataset=ds, arch=arch, method=m),
-                        D.sel(el, dataset=ds, arch=arch, method=m), D.sel(ly, dataset=ds, arch=arch, method=m),
-                        D.sel(it, dataset=ds, arch=arch, method=m), D.sel(cr, dataset=ds, arch=arch, method=m),
+                        D.sel(el, dataset=ds, arch=arch, method=m), _own(D.sel(ly, dataset=ds, arch=arch), m),
+                        _own(D.sel(it, dataset=ds, arch=arch), m), D.sel(cr, dataset=ds, arch=arch, method=m),
                         D.method_info(methods, m))
             pages.append((ds, arch, i, fig))
         if not pairs:
@@ -58,6 +58,14 @@ def similarity(tables_dir: Path) -> list:
     for _, _, i, fig in pages:
         fig.set_label(order[i])  # make_figure writes one PNG per method
     return [fig for *_, fig in sorted(pages, key=lambda p: p[:3])]
+
+
+def _own(df: pd.DataFrame, method: str) -> pd.DataFrame:
+    """A method's rows; the dense network's (iteration 0) from any method when it has none of its own."""
+    mine = D.sel(df, method=method)
+    if df.empty or (mine["iteration"] == 0).any():
+        return mine
+    return pd.concat([mine, df[df["iteration"] == 0]])
 
 
 def stop_epochs(rows: pd.DataFrame) -> list[tuple[int, str]]:
