@@ -1,0 +1,179 @@
+"""frontier.pdf: test accuracy against cumulative retraining cost at matched sparsity.
+
+One panel per (dataset, arch, control group, level): the fixed-budget controls of the group as a
+curve (sorted by their epoch budget, each point labelled with it), every other method of the group
+as a point with its 95% t-interval over seeds on both axes (and its seeds' points with fewer than 5
+seeds), labelled with the summary's verdict: above, on or below the control curve. A method above
+the curve reaches more accuracy for the same retraining than simply training less."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import data as D
+from .axes import maybe_log, plain_log_ticks
+from .stats import MIN_SEEDS_FOR_BAND, n_seeds, t_halfwidth
+from .style import figure_fn, method_markers, method_order, new_figure, no_data
+
+CONTROL_COLOR = "0.3"
+FRONTIER_COLS = ["dataset", "arch", "control_group", "level", "method", "seed", "role", "budget", "cum_epochs",
+                 "test_accuracy"]
+SUMMARY_COLS = ["dataset", "arch", "method", "level", "frontier_verdict", "frontier_delta", "frontier_ci_lo",
+                "frontier_ci_hi"]
+
+
+def points(fr: pd.DataFrame) -> pd.DataFrame:
+    """Per method: mean cum_epochs and test accuracy (%) over seeds, their 95% t half-widths, n, budget."""
+    rows = []
+    for m, g in fr.groupby("method", sort=False):
+        x, y = g["cum_epochs"].to_numpy(float), g["test_accuracy"].to_numpy(float) * 100
+        rows.append(dict(method=m, role=g["role"].iloc[0], budget=pd.to_numeric(g["budget"], errors="coerce").mean(),
+                         x=np.nanmean(x), y=np.nanmean(y), dx=t_halfwidth(x), dy=t_halfwidth(y),
+                         n=int(g["seed"].nunique())))
+    return pd.DataFrame(rows, columns=["method", "role", "budget", "x", "y", "dx", "dy", "n"])
+
+
+def verdict_label(method: str, s: pd.DataFrame) -> str:
+    """'ciap: on the control curve (Δ −0.4 pp, 95% CI −1.9 … +1.1)' from the summary row of the panel."""
+    if s.empty:
+        return f"{method}: no verdict in summary.csv"
+    r = s.iloc[0]
+    v = r["frontier_verdict"] if isinstance(r["frontier_verdict"], str) else "n/a"
+    if v not in ("above", "on", "below"):
+        return f"{method}: no verdict ({v})"
+    where = {"above": "above", "on": "on", "below": "below"}[v]
+    d, lo, hi = (100 * pd.to_numeric(r[c], errors="coerce") for c in ("frontier_delta", "frontier_ci_lo",
+                                                                        "frontier_ci_hi"))
+    return f"{method}: {where} the control curve (Δ {d:+.2f} pp, 95% CI {lo:+.2f} … {hi:+.2f})"
+
+
+def _limits(vals, extra) -> tuple[float, float]:
+    """Cover the points; let intervals widen that by at most half the points' span on each side."""
+    v = np.asarray([x for x in vals if np.isfinite(x)], float)
+    lo, hi = v.min(), v.max()
+    span = (hi - lo) or abs(hi) * 0.1 or 1.0
+    e = np.asarray([x for x in extra if np.isfinite(x)], float)
+    lo2 = max(min(lo, e.min()) if e.size else lo, lo - 0.5 * span)
+    hi2 = min(max(hi, e.max()) if e.size else hi, hi + 0.5 * span)
+    pad = 0.08 * (hi2 - lo2)
+    return lo2 - pad, hi2 + pad
+
+
+def _panel(ax, fr: pd.DataFrame, su: pd.DataFrame, colors, markers, title: str):
+    from matplotlib.lines import Line2D
+
+    pts = points(fr)
+    ctrl = pts[pts["role"] == "control"].sort_values(["budget", "x"])
+    meth = pts[pts["role"] != "control"]
+    meth = meth.set_index("method").loc[[m for m in method_order(meth["method"]) if m in set(meth["method"])]] \
+        .reset_index()
+    xs, ys, ex, ey = [], [], [], []
+    handles = []
+    few = lambda n: 1 < n < MIN_SEEDS_FOR_BAND  # noqa: E731
+    if len(ctrl):
+        seeds = fr[fr["method"].isin(ctrl["method"])]
+        if few(int(ctrl["n"].max())):
+            ax.scatter(seeds["cum_epochs"], seeds["test_accuracy"] * 100, s=6, color=CONTROL_COLOR, alpha=0.35,
+                       lw=0, gid="control-seeds", zorder=2)
+            xs += seeds["cum_epochs"].tolist()
+            ys += (seeds["test_accuracy"] * 100).tolist()
+        else:
+            ax.errorbar(ctrl["x"], ctrl["y"], xerr=ctrl["dx"], yerr=ctrl["dy"], fmt="none", ecolor=CONTROL_COLOR,
+                        elinewidth=0.6, alpha=0.5, zorder=2)
+        ax.plot(ctrl["x"], ctrl["y"], color=CONTROL_COLOR, marker="s", ms=4, lw=1.3, gid="control-curve", zorder=3)
+        for r in ctrl.itertuples():
+            ax.annotate(f"{r.budget:g}" if np.isfinite(r.budget) else r.method, (r.x, r.y), xytext=(3, -9),
+                        textcoords="offset points", fontsize=6.5, color=CONTROL_COLOR)
+        handles.append(Line2D([], [], color=CONTROL_COLOR, marker="s", ms=4,
+                              label="fixed-budget controls (numbers: epochs per iteration)"))
+        xs += ctrl["x"].tolist()
+        ys += ctrl["y"].tolist()
+    for r in meth.itertuples():
+        c, mk = colors.get(r.method, "black"), markers.get(r.method, "o")
+        if few(r.n):
+            s = fr[fr["method"] == r.method]
+            ax.scatter(s["cum_epochs"], s["test_accuracy"] * 100, s=9, color=c, alpha=0.45, lw=0, marker=mk,
+                       gid=f"seeds-{r.method}", zorder=4)
+            xs += s["cum_epochs"].tolist()
+            ys += (s["test_accuracy"] * 100).tolist()
+        ax.errorbar([r.x], [r.y], xerr=[r.dx], yerr=[r.dy], fmt="none", ecolor=c, elinewidth=0.9, capsize=2,
+                    zorder=5)
+        ax.plot([r.x], [r.y], color=c, marker=mk, ms=6.5, ls="none", markeredgecolor="white", markeredgewidth=0.6,
+                gid=f"method-{r.method}", zorder=6)
+        sm = su[su["method"] == r.method]
+        handles.append(Line2D([], [], color=c, marker=mk, ms=5, ls="none", label=verdict_label(r.method, sm)))
+        xs.append(r.x)
+        ys.append(r.y)
+        ex += [r.x - r.dx, r.x + r.dx]
+        ey += [r.y - r.dy, r.y + r.dy]
+    if xs:
+        if not maybe_log(ax, xs, "x", decades=0.7):
+            ax.set_xlim(*_limits(xs, ex))
+        else:
+            plain_log_ticks(ax, "x")
+            lo, hi = min(x for x in xs if x > 0), max(xs)
+            ax.set_xlim(lo / 1.4, hi * 1.4)
+        ax.set_ylim(*_limits(ys, ey))
+    ax.set_title(title, fontsize=8)
+    ax.set_xlabel("cumulative retraining epochs to reach this sparsity")
+    ax.set_ylabel("test accuracy there (%)")
+    from matplotlib.transforms import offset_copy
+
+    # below the x label, at a fixed distance (an axes-fraction offset moves as the layout resizes the axes)
+    below = offset_copy(ax.transAxes, fig=ax.figure, y=-26, units="points")
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, fontsize=6.5,
+              frameon=False, handletextpad=0.4)
+
+
+@figure_fn
+def frontier(tables_dir: Path):
+    """Accuracy against cumulative retraining cost at matched sparsity, controls as a curve."""
+    fr = D.read(tables_dir, "frontier", FRONTIER_COLS)
+    su = D.read(tables_dir, "summary", SUMMARY_COLS)
+    methods = D.read_methods(tables_dir)
+    if fr.empty:
+        return no_data("Cost–accuracy frontier", "frontier.csv")
+    fr = fr.copy()
+    for c in ("level", "budget", "cum_epochs", "test_accuracy"):
+        fr[c] = pd.to_numeric(fr[c], errors="coerce")
+    fr["_lv"] = fr["level"].round(9)
+    su = su.assign(_lv=pd.to_numeric(su["level"], errors="coerce").round(9)) if len(su) else su.assign(_lv=np.nan)
+    colors = D.experiment_colors(methods, fr)
+    markers = method_markers(colors)
+    groups = sorted({(str(a), str(b), str(c)) for a, b, c in zip(fr["dataset"], fr["arch"], fr["control_group"])})
+    levels = {g: sorted(D.sel(fr, dataset=g[0], arch=g[1], control_group=g[2])["_lv"].unique(), reverse=True)
+              for g in groups}
+    nc = max(len(v) for v in levels.values())
+    n = n_seeds(fr)
+    entries = max(D.sel(fr[fr["role"] != "control"], dataset=g[0], arch=g[1], control_group=g[2])["method"].nunique()
+                  for g in groups) + 1  # legend entries below a panel
+    fig = new_figure(max(4.6 * nc, 7.0), (3.9 + 0.17 * entries) * len(groups) + 0.9)
+    spread = (f"points: mean over {n} seeds with 95% t-intervals" + ("; small dots: single seeds"
+                                                                       if 1 < n < MIN_SEEDS_FOR_BAND else ""))
+    fig.suptitle(f"Cost–accuracy frontier at matched sparsity: methods against fixed-budget controls\n({spread})")
+    axes = fig.subplots(len(groups), nc, squeeze=False)
+    for r, g in enumerate(groups):
+        for j in range(nc):
+            ax = axes[r, j]
+            if j >= len(levels[g]):
+                ax.set_axis_off()
+                continue
+            lv = levels[g][j]
+            f = D.sel(fr, dataset=g[0], arch=g[1], control_group=g[2])
+            f = f[f["_lv"] == lv]
+            s = D.sel(su, dataset=g[0], arch=g[1])
+            s = s[s["_lv"] == lv] if len(s) else s
+            pct = f"{100 * lv:.3g}%"
+            _panel(ax, f, s, colors, markers, f"{g[0]} / {g[1]} — {pct} weights remaining\n{_wrap(g[2])}")
+    return fig
+
+
+def _wrap(text: str, width: int = 60) -> str:
+    if len(text) <= width:
+        return text
+    cut = text.rfind(" ", 0, width)
+    cut = cut if cut > 0 else width
+    return text[:cut] + "\n" + _wrap(text[cut:].lstrip(), width)
