@@ -111,11 +111,12 @@ def _random_cifar(n_train):
 
 def child_cifar_job(stage: str, workdir: str, n_train: int):
     """One pipeline stage through the library on random CIFAR-shaped data (resnet20)."""
+    import infcop.job as job
     import infcop.steps as steps
     from infcop.config import complete_settings, settings_of, with_defaults
 
     data = _random_cifar(n_train)
-    steps.load_dataset = lambda *a, **k: data
+    job.load_dataset = lambda *a, **k: data
     cfg = with_defaults(default_config())
     settings = complete_settings(settings_of(cfg))
     settings["dense"]["epochs"] = 1

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import InfcopError, __version__
 
-FIGURES = ("similarity", "connectivity", "gradient", "comparison", "accuracy", "epochs", "cost", "ablation")
+from .plots import FIGURES  # the figure names, defined once (cheap: no matplotlib)
 
 
 def _json_arg(text: str, what: str) -> dict:
@@ -107,11 +107,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--last", required=True, help="the last IMP iteration's directory")
     p.add_argument("--out", required=True, help="output directory (writes ticket.pt, ticket.json)")
 
-    p = sub.add_parser("evaluate", help="test accuracy and per-layer flows of every iteration of a run, as CSV")
+    p = sub.add_parser("evaluate", help="test accuracy and per-layer flows of every iteration of a run, as CSV, "
+                       "and the run's ticket (ticket.pt, ticket.json)")
     _common(p, method=True)
     p.add_argument("--dense", required=True, help="dense stage directory")
     p.add_argument("--iterations", required=True, nargs="+", help="the run's iteration directories, in order")
-    p.add_argument("--out", required=True, help="run directory (writes evaluation.csv and layers.csv)")
+    p.add_argument("--out", required=True, help="run directory (writes evaluation.csv, layers.csv, ticket.pt and "
+                   "ticket.json)")
 
     p = sub.add_parser("tables", help="collect every run of an experiment into tidy tables and the summary")
     p.add_argument("--config", required=True, help="experiment YAML (its runs and method presets)")
@@ -120,7 +122,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="tables directory")
 
     p = sub.add_parser("plot", help="draw one figure from the tables (PDF and PNG)")
-    p.add_argument("figure", choices=FIGURES, help="which figure")
+    p.add_argument("figure", choices=list(FIGURES), help="which figure")
     p.add_argument("--tables", required=True, help="tables directory")
     p.add_argument("--out", required=True, help="PDF path; the PNG is written beside it")
 
@@ -169,11 +171,12 @@ def _stage(args) -> None:
             raise InfcopError(f"--epoch must be in 1..dense.epochs ({settings['dense']['epochs']}), got {args.epoch}")
         steps.rewind_point(*common, settings, args.epoch, args.dense, args.threads)
         return
-    if cmd == "evaluate":
-        _check_expected(args, "evaluate", settings)
-        steps.evaluate(*common, args.method, settings, args.dense, args.iterations, args.out, args.threads)
-        return
     method = _method(args, config)
+    if cmd == "evaluate":
+        _check_expected(args, "evaluate", settings, method)
+        steps.evaluate_run(*common, args.method, method, settings, args.dense, args.iterations, args.out,
+                           args.threads)
+        return
     if cmd == "imp-iteration":
         _check_expected(args, "iteration", settings, method)
         steps.imp_iteration(*common, args.method, method, settings, args.iteration, args.dense, args.previous,

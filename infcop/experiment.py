@@ -108,16 +108,14 @@ def _without(section: dict, keys) -> dict:
 
 
 def stage_settings(settings: dict, stage: str, preset: dict | None = None) -> dict:
-    """What can change the numbers of one stage ('dense', 'iteration', 'ticket' or 'evaluate'), from the
-    run-wide settings and, for 'iteration' and 'ticket', the method's preset."""
+    """What can change the numbers of one stage ('dense', 'iteration', 'ticket', 'evaluate' or 'tables'),
+    from the run-wide settings and the method's preset (every preset, for 'tables')."""
     s = {sec: _without(v, NOT_RESULT_DEFINING.get(sec, ())) for sec, v in settings.items()}
     if stage == "dense":
         return {**s, "training": _without(s["training"], RETRAINING_ONLY)}
-    if stage == "evaluate":
-        return {"data": s["data"], "flows": s["flows"], "training": {"precision": s["training"]["precision"]}}
     if stage == "tables":  # preset = every method's preset: the methods table and the comparisons
         return {"methods": preset, "training": {k: s["training"][k] for k in ("max_epochs", "min_epochs")}}
-    if stage not in ("iteration", "ticket"):
+    if stage not in ("iteration", "ticket", "evaluate"):  # evaluate also exports the ticket
         raise ValueError(f"unknown stage '{stage}'")
     if stage == "iteration":
         s["training"] = _without(s["training"], ("final_epochs",))

@@ -172,7 +172,7 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
 
 
 def export_ticket(dataset: str, arch: str, seed: int, method_name: str, method: dict, settings: dict,
-                  dense_dir, last_dir, out_dir, threads=None) -> dict:
+                  dense_dir, last_dir, out_dir, threads=None, env: Env | None = None) -> dict:
     """The run's final sparse network as ticket.pt. With training.final_epochs > 0 its mask is retrained
     from the rewind point for that many epochs, so that every method's ticket gets equal training."""
     method = check_method(method_name, method)
@@ -180,7 +180,7 @@ def export_ticket(dataset: str, arch: str, seed: int, method_name: str, method: 
     last_obj = load_model_file(last_dir / L.MODEL, dataset, arch)
     iteration = int(last_obj["meta"]["iteration"])
     run = Run(dataset, arch, seed, method_name, iteration + 1)
-    env = Env(run, settings, threads)
+    env = env or Env(run, settings, threads)
     model, masks = env.load(last_obj)
     (last_dir / L.RESUME).unlink(missing_ok=True)  # the last iteration is recorded as finished
     final_epochs = env.tr["final_epochs"]
@@ -205,13 +205,23 @@ def export_ticket(dataset: str, arch: str, seed: int, method_name: str, method: 
     return info
 
 
+def evaluate_run(dataset: str, arch: str, seed: int, method_name: str, method: dict, settings: dict, dense_dir,
+                 iteration_dirs: list, out_dir, threads=None) -> list[dict]:
+    """One job per run after its last iteration: evaluate every iteration, then export the ticket (the data
+    and models are loaded once; a job costs mostly its start-up)."""
+    env = Env(Run(dataset, arch, seed, method_name, 0), settings, threads)
+    rows = evaluate(dataset, arch, seed, method_name, settings, dense_dir, iteration_dirs, out_dir, env=env)
+    export_ticket(dataset, arch, seed, method_name, method, settings, dense_dir, iteration_dirs[-1], out_dir,
+                  env=env)
+    return rows
+
+
 def evaluate(dataset: str, arch: str, seed: int, method_name: str, settings: dict, dense_dir,
-             iteration_dirs: list, out_dir, threads=None) -> list[dict]:
+             iteration_dirs: list, out_dir, threads=None, env: Env | None = None) -> list[dict]:
     """Test accuracy, remaining weights and per-layer flows of the dense network (iteration 0) and of every
     iteration of one method run, as tidy CSV: evaluation.csv (a row per iteration) and layers.csv."""
     out = Path(out_dir)
-    run = Run(dataset, arch, seed, method_name, 0)
-    env = Env(run, settings, threads)
+    env = env or Env(Run(dataset, arch, seed, method_name, 0), settings, threads)
     dense_dir = Path(dense_dir)
     dense_metrics = load_json(dense_dir / L.METRICS)
     reference, _ = env.load(load_model_file(dense_dir / L.MODEL, dataset, arch))

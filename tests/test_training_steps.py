@@ -246,8 +246,9 @@ def test_cli_by_hand_dense_iterations_evaluate(tmp_path):
         cli("imp-iteration", "--method", "ciap", "--method-spec", spec, "--iteration", str(k), "--dense",
             str(tmp_path / "dense"), "--previous", str(prev), "--out", str(tmp_path / f"iter{k}"))
         prev = tmp_path / f"iter{k}"
-    cli("evaluate", "--method", "ciap", "--dense", str(tmp_path / "dense"), "--iterations", str(tmp_path / "iter1"),
-        str(tmp_path / "iter2"), "--out", str(tmp_path))
+    cli("evaluate", "--method", "ciap", "--method-spec", spec, "--dense", str(tmp_path / "dense"), "--iterations",
+        str(tmp_path / "iter1"), str(tmp_path / "iter2"), "--out", str(tmp_path))
+    assert load_ticket(tmp_path / "ticket.pt")[2]["iteration"] == 2  # evaluate exports the run's ticket too
     lines = (tmp_path / "evaluation.csv").read_text().splitlines()
     remaining = [float(line.split(",")[5]) for line in lines[1:]]
     assert remaining[0] == 1.0 and remaining[0] > remaining[1] > remaining[2]

@@ -28,7 +28,7 @@ def tiny_run(tmp_path_factory):
 
 def test_single_target_builds_just_that_figure(tiny_run):
     _, single = tiny_run
-    assert single == {"similarity.pdf", "similarity.png"}
+    assert single == {"similarity.pdf", "similarity-lth.png", "similarity-ciap.png"}
 
 
 def test_every_declared_output_exists_and_is_well_formed(tiny_run):
@@ -68,8 +68,8 @@ def test_changed_method_parameters_rerun_only_that_branch(tiny_run, tmp_path):
     finally:
         cfg["methods"]["lth"]["pruner"]["rate"] = 0.2
         (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
-    # lth's two iterations, its evaluation and ticket, then the tables and the figures; no dense, no ciap
-    assert counts == {"imp_iteration": 2, "evaluate": 1, "ticket": 1, "tables": 1, "figure": 8, "all": 1}
+    # lth's two iterations, its evaluation (with its ticket), then the tables and the figures; no dense, no ciap
+    assert counts == {"imp_iteration": 2, "evaluate": 1, "tables": 1, "figure": 8, "similarity": 1, "all": 1}
 
 
 def test_rerun_one_method_leaves_dense_and_other_methods_untouched(tiny_run):
@@ -94,11 +94,13 @@ def test_ready_made_experiments_plan_the_studys_grid(tmp_path):
     wd = workdir(tmp_path / "exp")
     (wd / "data").mkdir()
     (wd / "data" / "placeholder").write_text("x")  # the data set's presence is checked at run time
-    for name, runs in (("vgg16_mnist.yaml", 3 * 8), ("resnet18_cifar10.yaml", 3 * 8)):
+    for name, runs in (("vgg16_mnist.yaml", 3 * 8), ("resnet18_cifar10.yaml", 3 * 8), ("study_vgg16_mnist.yaml", 3 * 9)):
         counts = job_counts(snakemake(wd, "-n", "--configfile", f"workflow/experiments/{name}").stdout)
         assert counts["train_dense"] == 3 and counts["imp_iteration"] == runs * 15, name
     counts = job_counts(snakemake(wd, "-n", "--configfile", "workflow/experiments/epsilon_sweep_digits.yaml").stdout)
     assert counts["imp_iteration"] == 3 * 10 * 5
+    counts = job_counts(snakemake(wd, "-n", "--configfile", "workflow/experiments/criteria_study_digits.yaml").stdout)
+    assert counts["imp_iteration"] == 3 * 42 * 5 and counts["rewind_point"] == 3  # late rewinding: epoch 1, per seed
 
 
 def _kill_when(wd: Path, proc, path_glob: str, timeout=300):
@@ -145,27 +147,35 @@ def test_tables_have_their_columns_and_row_counts(tiny_run):
     it = pd.read_csv(t / "iterations.csv")
     assert list(it.columns) == ["dataset", "arch", "method", "seed", "iteration", "remaining_weights",
                                 "test_accuracy", "val_accuracy", "epochs_trained", "stop_reason", "train_seconds",
-                                "flow_seconds"]
+                                "flow_seconds", "flows_charged", "epoch0_val_accuracy", "stopped_early_vs_accuracy"]
     assert len(it) == 2 * 1 * (2 + 1)  # methods x seeds x (iterations + dense)
+    per_net = 3 + 3 + 4 + 4 + 4  # small_cnn: connectivity and |r| per pair; CKA, gradient flow, similarity per layer
     layers = pd.read_csv(t / "layers.csv")
-    assert set(layers["metric"]) == {"connectivity", "gradflow", "similarity"}
-    assert len(layers) == len(it) * (3 + 4 + 4)  # small_cnn: 3 layer pairs, 4 layers, 4 layers
+    assert set(layers["metric"]) == {"connectivity", "abs_connectivity", "cka", "gradflow", "similarity"}
+    assert len(layers) == len(it) * per_net
     epochs = pd.read_csv(t / "epochs.csv")
-    assert len(epochs) == int(it.loc[it["iteration"] > 0, "epochs_trained"].sum())
+    retrained = it[it["iteration"] > 0]
+    assert len(epochs) == int(retrained["epochs_trained"].sum()) + len(retrained)  # + epoch 0 of every iteration
+    assert (epochs.groupby(["method", "iteration"])["epoch"].min() == 0).all()
     assert epochs.groupby(["method", "iteration"])["stopped"].sum().eq(1).all()
+    assert {"holds_infoflow", "holds_accuracy"} <= set(epochs.columns)
+    assert epochs.loc[epochs["method"] == "lth", "holds_infoflow"].isna().all()  # lth has no such criterion
     epoch_layers = pd.read_csv(t / "epoch_layers.csv")
-    assert len(epoch_layers) == len(epochs) * (3 + 4 + 4)
+    assert len(epoch_layers) == len(epochs) * per_net
     assert list(epoch_layers.columns) == ["dataset", "arch", "method", "seed", "iteration", "epoch", "metric",
                                           "layer", "layer_index", "value"]
+    criteria = pd.read_csv(t / "criteria.csv")
+    ciap_epochs = epochs[epochs["method"] == "ciap"]
+    assert len(criteria) == 2 * len(ciap_epochs)  # infoflow and accuracy, at every epoch of ciap
     summary = pd.read_csv(t / "summary.csv")
-    assert len(summary) == 2 and {"test_accuracy_mean", "test_accuracy_std", "total_epochs_mean",
-                                  "total_seconds_mean", "speedup_epochs_vs_lth", "speedup_seconds_vs_sap",
-                                  "final_remaining_weights"} <= set(summary.columns)
-    lth = summary.set_index("method").loc["lth"]
-    assert lth["speedup_epochs_vs_lth"] == 1.0 and lth["total_epochs_mean"] == 2 * 3
+    assert {"level", "level_label", "test_accuracy_mean", "epochs_mean", "train_seconds_mean", "flow_seconds_mean",
+            "speedup_epochs_vs_lth", "speedup_seconds_vs_sap", "frontier_verdict"} <= set(summary.columns)
+    lth = summary[summary["method"] == "lth"].set_index("level")
+    assert (lth["speedup_epochs_vs_lth"] == 1.0).all()
+    assert lth["epochs_mean"].max() == 2 * 3  # at its deepest level lth retrained 2 iterations x 3 epochs
     assert len(pd.read_csv(t / "tickets.csv")) == 2 and len(pd.read_csv(t / "methods.csv")) == 2
     md = (t / "summary.md").read_text()
-    assert md.startswith("| dataset | arch | method") and md.count("\n") == 2 + 2
+    assert md.startswith("# Summary") and "every method at" in md
 
 
 def test_report_and_summary_command(tiny_run):

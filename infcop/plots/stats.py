@@ -7,27 +7,7 @@ import pandas as pd
 
 from .style import BAND_ALPHA
 
-# Two-sided 95 % Student-t quantiles t_{0.975, dof}.
-_T975 = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-)
-
-
-def t975(dof: int) -> float:
-    """The 0.975 quantile of Student's t with ``dof`` degrees of freedom (NaN for dof < 1)."""
-    if dof < 1:
-        return float("nan")
-    if dof <= len(_T975):
-        return _T975[dof - 1]
-    if dof <= 40:
-        return 2.021
-    if dof <= 60:
-        return 2.000
-    if dof <= 120:
-        return 1.980
-    return 1.960
+from ..stats import t975  # noqa: F401  (one t table for the tables and the figures)
 
 
 def t_halfwidth(values) -> float:

@@ -7,7 +7,7 @@ import sys
 from infcop import InfcopError
 from infcop import layout as L
 from infcop.checkpoints import save_text
-from infcop.cli import FIGURES
+from infcop.plots import FIGURES, figure_outputs
 from infcop.config import rewind_epoch
 from infcop.data import DATASETS
 from infcop.experiment import RECORD, config_stage_settings, key_of, record_text, resolve, root_of
@@ -67,7 +67,7 @@ wildcard_constraints:
     seed=r"\d+",
     k=r"\d+",
     epoch=r"\d+",
-    figure="|".join(FIGURES),
+    figure="|".join(f for f, spec in FIGURES.items() if spec.pngs == "first"),
 
 
 def stage_key(stage):
@@ -110,6 +110,6 @@ TABLES = list(infcop_tables.TABLES)
 def all_targets():
     return (
         [f"{LAYOUT.tables}/{t}" for t in TABLES]
-        + [f"{LAYOUT.figures}/{f}.{ext}" for f in FIGURES for ext in ("pdf", "png")]
+        + [str(p) for f in FIGURES for p in figure_outputs(f, f"{LAYOUT.figures}/{f}.pdf", EXP["methods"])]
         + [f"{r}/{L.TICKET}" for r in runs()]
     )

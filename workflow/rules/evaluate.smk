@@ -1,12 +1,17 @@
+# One job per run after its last iteration: every iteration on the test split, and the run's ticket.
 rule evaluate:
     input:
         dense=f"{DENSE}/{L.MODEL}",
+        dense_init=f"{DENSE}/{L.INIT}",
         dense_metrics=f"{DENSE}/{L.METRICS}",
         models=lambda wc: [f"{d}/{L.MODEL}" for d in iteration_dirs(wc)],
         metrics=lambda wc: [f"{d}/{L.METRICS}" for d in iteration_dirs(wc)],
+        rewind=rewind_input,
     output:
         evaluation=f"{RUN_DIR}/{L.EVALUATION}",
         layers=f"{RUN_DIR}/{L.LAYERS}",
+        ticket=f"{RUN_DIR}/{L.TICKET}",
+        info=f"{RUN_DIR}/{L.TICKET_INFO}",
     params:
         key=stage_key("evaluate"),
         experiment=EXPERIMENT_RECORD,

@@ -31,32 +31,3 @@ rule imp_iteration:
         " --iteration {wildcards.k} --dense {params.dense:q} --previous {params.previous:q}"
         " --threads {threads} --out {params.out:q} > {log:q} 2>&1"
 
-
-rule ticket:
-    input:
-        last=f"{LAYOUT.iteration(*W, '{method}', K)}/{L.MODEL}",
-        dense=f"{DENSE}/{L.MODEL}",
-        dense_init=f"{DENSE}/{L.INIT}",
-        rewind=rewind_input,
-    output:
-        ticket=f"{RUN_DIR}/{L.TICKET}",
-        info=f"{RUN_DIR}/{L.TICKET_INFO}",
-    params:
-        key=stage_key("ticket"),
-        experiment=EXPERIMENT_RECORD,
-        dense=lambda wc, input: os.path.dirname(input.dense),
-        last=lambda wc, input: os.path.dirname(input.last),
-        out=lambda wc, output: os.path.dirname(output.ticket),
-    log:
-        LAYOUT.log(*W, "ticket", "{method}"),
-    benchmark:
-        LAYOUT.benchmark(*W, "ticket", "{method}")
-    threads: 1
-    resources:
-        gpu=1,
-    conda:
-        "../../environment.yml"
-    shell:
-        "infcop ticket --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
-        " --method {wildcards.method:q} --config {params.experiment:q} --expect {params.key}"
-        " --dense {params.dense:q} --last {params.last:q} --threads {threads} --out {params.out:q} > {log:q} 2>&1"

@@ -55,3 +55,36 @@ rule figure:
         "../../environment.yml"
     shell:
         "infcop plot {wildcards.figure} --tables {params.tables:q} --out {output.pdf:q} > {log:q} 2>&1"
+
+
+# The dashboard: every (dataset, arch, method) page in one PDF, and one PNG per method.
+rule similarity:
+    input:
+        expand(f"{LAYOUT.tables}/{{table}}", table=TABLES),
+    output:
+        pdf=report(
+            f"{LAYOUT.figures}/similarity.pdf",
+            caption="../report/similarity.rst",
+            category="Figures",
+            subcategory="PDF",
+        ),
+        pngs=[
+            report(
+                str(p),
+                caption="../report/similarity.rst",
+                category="Figures",
+                subcategory="Quick look",
+            )
+            for p in figure_outputs("similarity", f"{LAYOUT.figures}/similarity.pdf", EXP["methods"])[1:]
+        ],
+    params:
+        tables=lambda wc, input: os.path.dirname(input[0]),
+    log:
+        LAYOUT.report_log("figures/similarity"),
+    benchmark:
+        LAYOUT.report_benchmark("figures/similarity")
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        "infcop plot similarity --tables {params.tables:q} --out {output.pdf:q} > {log:q} 2>&1"
