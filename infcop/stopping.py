@@ -188,6 +188,15 @@ def needs_flows(stops: list[dict]) -> bool:
     return any(c.needs_flows for c in criteria_of(stops))
 
 
+def _number(v) -> float | None:
+    """A finite float, or None (JSON has no NaN)."""
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
 def decide(criteria: list[Criterion], epoch: int, max_epochs: int, min_epochs: int, record: dict,
            reference: dict) -> tuple[bool, str]:
     """Ask every criterion (in order; each exactly once per epoch) and record each verdict in
@@ -198,8 +207,8 @@ def decide(criteria: list[Criterion], epoch: int, max_epochs: int, min_epochs: i
         h = bool(c.holds(record, reference))
         if c.verdict:
             value, threshold = c.value(record, reference), c.threshold(record, reference)
-            verdicts[c.id] = {"name": c.name, "measure": c.measure, "form": c.form, "value": value if math.isfinite(value) else None,
-                              "threshold": threshold if math.isfinite(threshold) else None, "holds": h}
+            verdicts[c.id] = {"name": c.name, "measure": c.measure, "form": c.form, "value": _number(value),
+                              "threshold": _number(threshold), "holds": h}
         if h:
             held.append(c.id)
     record["criteria"] = verdicts

@@ -92,7 +92,7 @@ def test_readme_criterion_stops_retraining(extensions, dense, tmp_path):
 
 def test_plugins_reach_config_checks_schema_and_tables(extensions):
     _, presets = extensions
-    table = method_table(presets).set_index("method")
+    table = method_table(presets, fast_settings()).set_index("method")
     assert table.loc["sap_loss", "stops"] == "loss+accuracy" and table.loc["sap_loss", "loss_below"] == 0.05
     cfg = {"experiment": {"datasets": ["digits"], "archs": ["small_cnn"], "seeds": [0],
                           "methods": list(presets), "iterations": 1}, "methods": presets}
