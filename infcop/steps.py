@@ -19,6 +19,7 @@ from .config import check_method
 from .experiment import stage_settings
 from .faults import kill_point
 from .job import Env, Run
+from .locks import holding
 from .masks import MaskEnforcer, full_masks, remaining_fraction
 from .models import build_model
 from .pruners import prune
@@ -44,6 +45,7 @@ def _summed(history, key):
     return float(sum(h[key] for h in history))
 
 
+@holding("train-dense")  # one writer per stage: see infcop.locks
 def train_dense(dataset: str, arch: str, seed: int, settings: dict, out_dir, threads=None) -> dict:
     out = Path(out_dir)
     run = Run(dataset, arch, seed)
@@ -93,6 +95,7 @@ def rewinder(state, masks):
     return apply
 
 
+@holding("imp-iteration")  # one writer per stage: see infcop.locks
 def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: dict, settings: dict,
                   iteration: int, dense_dir, previous_dir, out_dir, threads=None) -> dict:
     """Prune iteration k-1's network, rewind, retrain with the method's stop criteria, save iteration k."""
@@ -138,6 +141,7 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
     return metrics
 
 
+@holding("ticket")  # one writer per stage: see infcop.locks
 def export_ticket(dataset: str, arch: str, seed: int, method_name: str, method: dict, settings: dict,
                   dense_dir, last_dir, out_dir, threads=None) -> dict:
     """The run's final sparse network as ticket.pt. With training.final_epochs > 0 its mask is retrained
@@ -172,6 +176,7 @@ def export_ticket(dataset: str, arch: str, seed: int, method_name: str, method: 
     return info
 
 
+@holding("evaluate")  # one writer per stage: see infcop.locks
 def evaluate(dataset: str, arch: str, seed: int, method_name: str, settings: dict, dense_dir,
              iteration_dirs: list, out_dir, threads=None) -> list[dict]:
     """Test accuracy, remaining weights and per-layer flows of the dense network (iteration 0) and of every
