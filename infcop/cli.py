@@ -57,7 +57,7 @@ def _check_expected(args, stage: str, settings: dict, preset: dict | None = None
         return
     from .experiment import key_of, stage_settings
 
-    got = key_of(stage_settings(settings, stage, preset) if stage != "tables" else {"methods": preset})
+    got = key_of(stage_settings(settings, stage, preset))
     if got != args.expect:
         raise InfcopError(f"the settings in '{args.config}' (key {got}) are not those this job was planned with "
                           f"(key {args.expect}): the experiment changed while a run was going on? Run snakemake "

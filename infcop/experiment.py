@@ -86,8 +86,8 @@ def resolve(files=(), overrides: dict | None = None, default_file=DEFAULT_FILE, 
     config = with_defaults(raw)
     if isinstance(config.get("experiment"), dict) and not config["experiment"].get("name"):
         stem = files[0].stem
-        config["experiment"] = {"name": DEFAULT_NAME if files[0].name == DEFAULT_FILE else stem,
-                                **config["experiment"]}
+        config["experiment"] = dict(config["experiment"],  # the defaults hold name: None
+                                    name=DEFAULT_NAME if files[0].name == DEFAULT_FILE else stem)
     if check:
         check_config(config)
     return config
@@ -108,8 +108,11 @@ def _without(section: dict, keys) -> dict:
 
 
 def stage_settings(settings: dict, stage: str, preset: dict | None = None) -> dict:
-    """What can change the numbers of one stage ('dense', 'iteration', 'ticket' or 'evaluate'), from the
-    run-wide settings and, for 'iteration' and 'ticket', the method's preset."""
+    """What can change the numbers of one stage ('dense', 'iteration', 'ticket', 'evaluate' or 'tables'), from
+    the run-wide settings and, for 'iteration' and 'ticket', the method's preset ('tables': every run
+    method's preset)."""
+    if stage == "tables":  # the methods' presets, labels dropped (preset = {method: preset})
+        return {"methods": {m: _without(p, ("description",)) for m, p in preset.items()}}
     s = {sec: _without(v, NOT_RESULT_DEFINING.get(sec, ())) for sec, v in settings.items()}
     if stage == "dense":
         return {**s, "training": _without(s["training"], RETRAINING_ONLY)}
@@ -127,7 +130,7 @@ def config_stage_settings(config: dict, stage: str, method: str | None = None) -
     from .config import settings_of
 
     if stage == "tables":
-        return {"methods": {m: config["methods"][m] for m in config["experiment"]["methods"]}}
+        return stage_settings({}, stage, {m: config["methods"][m] for m in config["experiment"]["methods"]})
     return stage_settings(settings_of(config), stage, config["methods"][method] if method else None)
 
 
