@@ -17,5 +17,7 @@ rule train_dense:
     conda:
         "../../environment.yml"
     shell:
-        "infcop train-dense --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
-        " --config {params.experiment:q} --expect {params.key} --threads {threads} --out {params.out:q} > {log:q} 2>&1"
+        logged(
+            "infcop train-dense --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
+            " --config {params.experiment:q} --expect {params.key} --threads {threads} --out {params.out:q}"
+        )

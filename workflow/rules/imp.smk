@@ -25,10 +25,12 @@ rule imp_iteration:
     conda:
         "../../environment.yml"
     shell:
-        "infcop imp-iteration --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
-        " --method {wildcards.method:q} --config {params.experiment:q} --expect {params.key}"
-        " --iteration {wildcards.k} --dense {params.dense:q} --previous {params.previous:q}"
-        " --threads {threads} --out {params.out:q} > {log:q} 2>&1"
+        logged(
+            "infcop imp-iteration --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
+            " --method {wildcards.method:q} --config {params.experiment:q} --expect {params.key}"
+            " --iteration {wildcards.k} --dense {params.dense:q} --previous {params.previous:q}"
+            " --threads {threads} --out {params.out:q}"
+        )
 
 
 rule ticket:
@@ -55,6 +57,8 @@ rule ticket:
     conda:
         "../../environment.yml"
     shell:
-        "infcop ticket --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
-        " --method {wildcards.method:q} --config {params.experiment:q} --expect {params.key}"
-        " --dense {params.dense:q} --last {params.last:q} --threads {threads} --out {params.out:q} > {log:q} 2>&1"
+        logged(
+            "infcop ticket --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
+            " --method {wildcards.method:q} --config {params.experiment:q} --expect {params.key}"
+            " --dense {params.dense:q} --last {params.last:q} --threads {threads} --out {params.out:q}"
+        )
