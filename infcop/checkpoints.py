@@ -2,9 +2,14 @@
 import (torch loads when a checkpoint is), so that tables and figures jobs never import it."""
 from __future__ import annotations
 
+import errno
+import glob
 import json
 import logging
 import os
+import re
+import shlex
+import socket
 import tempfile
 from pathlib import Path
 
@@ -21,28 +26,95 @@ os.umask(_UMASK)
 
 def _atomic(path: Path, write) -> None:
     """Write `path` through a temp file beside it, then rename: readers see the old file or the whole new
-    one, never a part. `write` gets the open binary file. Temp files of earlier killed writes of the
-    same path are removed first."""
+    one, never a part. `write` gets the open binary file. Each writer's temp file carries its pid and host,
+    so a writer never deletes another live writer's temp file, only those left by dead processes of this
+    host. A full disk (or quota) is reported by path; the old file is left as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
-        with os.fdopen(fd, "wb") as f:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_dead_temps(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}@{_HOST}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        _raise_if_full(exc, path)
+        raise
+    f = _Recording(os.fdopen(fd, "wb"))
+    try:
+        with f:
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
             write(f)
             if os.environ.get("INFCOP_KILL_AT"):
                 _maybe_die_halfway(f, path)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        # torch.save wraps the file's OSError in a RuntimeError; the recorded one says what happened
+        _raise_if_full(f.error or exc, path)
         raise
+
+
+_HOST = socket.gethostname().replace("/", "_")
+_FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+
+
+def _raise_if_full(exc: BaseException, path: Path) -> None:
+    if isinstance(exc, OSError) and exc.errno in _FULL:
+        raise InfcopError(f"{_FULL[exc.errno]} at '{path}': free space there (or move the results to a "
+                          "larger disk) and run again; the file was not written and its old version, if "
+                          "any, is unchanged") from None
+
+
+class _Recording:
+    """A file that remembers the OSError its write raised (torch re-raises it as a RuntimeError)."""
+
+    def __init__(self, f):
+        self._f, self.error = f, None
+
+    def write(self, data):
+        try:
+            return self._f.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self._f.close()
+        except OSError as err:
+            self.error = self.error or err
+            if exc[0] is None:
+                raise
+        return False
+
+
+def _remove_dead_temps(path: Path) -> None:
+    """Temp files of `path` left by killed writers: only those of dead processes on this host go (a live
+    writer's temp file, or another host's, is never touched)."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)@(.+)\.[^.]+\.tmp")
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        m = pattern.fullmatch(stale.name)
+        if m and m.group(2) == _HOST and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+            stale.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 def _maybe_die_halfway(f, path: Path) -> None:
@@ -79,7 +151,7 @@ def load_json(path) -> dict:
     except FileNotFoundError:
         raise InfcopError(f"missing file '{path}'") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InfcopError(f"'{path}' is not valid JSON (cut short or corrupt?): {exc}") from None
+        raise InfcopError(f"'{path}' is not valid JSON (cut short or corrupt?): {exc}; {rebuild_hint(path)}") from None
 
 
 def load_torch(path, expect_format: str, map_location="cpu") -> dict:
@@ -89,15 +161,23 @@ def load_torch(path, expect_format: str, map_location="cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise InfcopError(f"missing checkpoint '{path}'")
+    # An epoch checkpoint that is unusable is ignored (the stage restarts); any other file is a result
+    # that a rerun of the job that wrote it rebuilds.
+    hint = "" if expect_format == EPOCH_FORMAT else f"; {rebuild_hint(path)}"
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
         raise InfcopError(f"'{path}' is not a readable checkpoint (cut short or corrupt?): "
-                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{hint}") from None
     if not isinstance(obj, dict) or obj.get("format") != expect_format:
         got = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
-        raise InfcopError(f"'{path}' is not an {expect_format} checkpoint (found {got!r})")
+        raise InfcopError(f"'{path}' is not an {expect_format} checkpoint (found {got!r}){hint}")
     return obj
+
+
+def rebuild_hint(path) -> str:
+    """How to recover from a corrupt result file: rerun the job that wrote it (and what depends on it)."""
+    return f"rebuild it and everything made from it with `snakemake --forcerun {shlex.quote(str(path))}`"
 
 
 def load_model_file(path, dataset: str | None = None, arch: str | None = None, map_location="cpu") -> dict:

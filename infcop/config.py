@@ -3,6 +3,7 @@ the settings spec below. Cheap to import (no torch): the Snakefile runs `check_c
 that bad input fails before any job starts."""
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from .registry import Param
 from .stopping import normalise_stops
 
 # Names become path parts and shell words: letters, digits, '_', '-', '.', never '..' or a leading '.'.
-NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-ARCH = re.compile(r"^(torchvision:)?[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+# \Z, not $: '$' also matches before a trailing newline.
+NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
+ARCH = re.compile(r"^(torchvision:)?[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 REWINDS = ("dense", "init", "none")
 
 
@@ -81,7 +83,8 @@ DEFAULTS = {
     "experiment": {"name": None, "datasets": ["digits"], "archs": ["small_cnn"], "seeds": [0],
                    "methods": ["lth"], "iterations": 5},
     **{sec: {p.name: p.default for p in params} for sec, params in SETTINGS.items()},
-    "methods": {},
+    # the preset of the default experiment.methods, so that an empty file is a complete experiment
+    "methods": {"lth": {"pruner": {"name": "magnitude", "rate": 0.2, "scope": "layer"}, "stop": ["budget"]}},
 }
 
 
@@ -203,6 +206,7 @@ def check_config(config: dict, root: Path | str = ".") -> None:
             _fail(f"methods.{name}.rewind", preset["rewind"], f"{{epoch: k}} with k <= dense.epochs "
                   f"({config['dense']['epochs']}): the dense network's state after k of its epochs")
     check_settings(settings_of(config))
+    check_sizes(config)
     file_sets = [d for d in exp["datasets"] if not DATASETS.get(d).info.get("bundled")]
     if file_sets and not config["data"]["download"]:
         data_dir = Path(root) / config["data"]["data_dir"]
@@ -213,6 +217,75 @@ def check_config(config: dict, root: Path | str = ".") -> None:
                 "there or set data.download: true on a machine with internet access")
 
 
+# Every run derives generator seeds as seed * 1_000_003 + stage * 1009 + epoch (infcop.training); below
+# this limit they stay under 2**63, inside the 64-bit range torch accepts (2**63 itself overflowed there).
+SEED_LIMIT = 2**43
+
+
+def split_sizes(dataset: str, val_fraction: float) -> dict | None:
+    """Images in the train, validation and test splits of a registered data set, from its registry info
+    (train_size, test_size), without loading it; None when the data set does not declare its sizes."""
+    info = DATASETS.get(dataset).info
+    if "train_size" not in info:
+        return None
+    val = int(round(info["train_size"] * val_fraction))  # as infcop.data carves it
+    return {"train": info["train_size"] - val, "validation": val, "test": info.get("test_size")}
+
+
+def check_split_sizes(dataset: str, sizes: dict, settings: dict) -> None:
+    """The splits of `dataset` (sizes: train, validation, test; test None = unknown) against the settings:
+    no empty split, no training batch of a single image, a probe that fits in the training split."""
+    train, val, test = sizes["train"], sizes["validation"], sizes.get("test")
+    vf = settings["data"]["val_fraction"]
+    whole = train + val
+    split = f"{dataset}: {train} training and {val} validation images at data.val_fraction {vf:g}"
+    if val < 1:
+        _fail("data.val_fraction", vf, f"at least {1 / whole:.2g}, so that the validation split is not empty "
+              f"({split}; the dense model selection and every stop decision read it)")
+    if train < 2:
+        _fail("data.val_fraction", vf, f"at most {(whole - 2) / whole:.6g}, so that at least 2 images are left "
+              f"to train on ({split})")
+    if test is not None and test < 1:
+        raise InfcopError(f"data set '{dataset}' declares an empty test split: nothing could be evaluated")
+    bs = settings["training"]["batch_size"]
+    if bs == 1 or train % bs == 1:
+        near = sorted(range(2, train + 1), key=lambda b: (abs(b - bs), b))
+        ok = [b for b in near if train % b != 1][:2]
+        _fail("training.batch_size", bs, f"a batch size that leaves no training batch of a single image, e.g. "
+              f"{' or '.join(map(str, sorted(ok)))} ({split}, so {'every' if bs == 1 else 'the last'} batch would "
+              "hold 1 image; batch-norm networks cannot train on one image, so it is refused for every "
+              "architecture)")
+    probe = settings["flows"]["probe_size"]
+    if probe > train:
+        _fail("flows.probe_size", probe, f"at most {train}: the probe is drawn from the training split ({split})")
+
+
+def check_sizes(config: dict) -> None:
+    """Every size before any job: seeds in range, min_epochs <= max_epochs (run-wide and for every preset,
+    overrides included), and each data set's splits against the batch and probe sizes (data sets that do
+    not declare their sizes are skipped)."""
+    for seed in config["experiment"]["seeds"]:
+        if seed >= SEED_LIMIT:
+            _fail("experiment.seeds", seed, f"integers in [0, 2**43) = [0, {SEED_LIMIT}) (seeds derive generator "
+                  "seeds seed x 1000003 + ..., which must stay below 2**63)")
+    tr = config["training"]
+    if tr["min_epochs"] > tr["max_epochs"]:
+        _fail("training.min_epochs", tr["min_epochs"], f"at most training.max_epochs ({tr['max_epochs']}): "
+              "retraining always ends at max_epochs")
+    for name, preset in (config.get("methods") or {}).items():
+        lo, hi = preset.get("min_epochs", tr["min_epochs"]), preset.get("max_epochs", tr["max_epochs"])
+        if lo > hi:
+            lo_from = f"methods.{name}.min_epochs" if "min_epochs" in preset else "training.min_epochs"
+            hi_from = f"methods.{name}.max_epochs" if "max_epochs" in preset else "training.max_epochs"
+            raise InfcopError(f"method '{name}': min_epochs {lo} (from {lo_from}) is larger than max_epochs {hi} "
+                              f"(from {hi_from}); retraining always ends at max_epochs; allowed: min_epochs <= "
+                              "max_epochs")
+    for dataset in config["experiment"]["datasets"]:
+        sizes = split_sizes(dataset, config["data"]["val_fraction"])
+        if sizes is not None:
+            check_split_sizes(dataset, sizes, settings_of(config))
+
+
 def with_defaults(config: dict) -> dict:
     """A copy of `config` with every missing key of DEFAULTS filled in (one level of sections)."""
     out = {}
@@ -221,7 +294,7 @@ def with_defaults(config: dict) -> dict:
         if isinstance(default, dict) and section != "methods":
             out[section] = {**default, **(given or {})}
         else:
-            out[section] = given if given is not None else default
+            out[section] = given if given is not None else copy.deepcopy(default)
     for k, v in config.items():
         out.setdefault(k, v)
     return out

@@ -14,6 +14,7 @@ DATASETS = Registry("data set")
 # The test split of `digits` is fixed across seeds so that every seed is scored on the same images.
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_TEST_SEED = 12345
+DIGITS_SIZE = 1797
 
 
 @dataclass
@@ -134,10 +135,16 @@ def _torchvision(name: str, cls_name: str, data_dir: Path, download: bool):
     return out[0], out[1], out[2], out[3], num_classes, name.startswith("cifar"), digest.hexdigest()
 
 
-DATASETS.add("digits", _digits, bundled=True, label="digits (8x8)")
-for _name, _cls in (("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST"), ("cifar10", "CIFAR10"),
-                    ("cifar100", "CIFAR100")):
-    DATASETS.add(_name, partial(_torchvision, _name, _cls), bundled=False, folder=_cls, label=_cls)
+# train_size / test_size: the images of the training split (before validation is carved from it) and of the
+# test split, so that every split and batch size is checked before any job loads data. A data set
+# registered without them (a plugin) skips those checks.
+_DIGITS_TEST = int(round(DIGITS_SIZE * DIGITS_TEST_FRACTION))  # as _carve rounds
+DATASETS.add("digits", _digits, bundled=True, label="digits (8x8)", train_size=DIGITS_SIZE - _DIGITS_TEST,
+             test_size=_DIGITS_TEST)
+for _name, _cls, _train in (("mnist", "MNIST", 60_000), ("fashion_mnist", "FashionMNIST", 60_000),
+                            ("cifar10", "CIFAR10", 50_000), ("cifar100", "CIFAR100", 50_000)):
+    DATASETS.add(_name, partial(_torchvision, _name, _cls), bundled=False, folder=_cls, label=_cls,
+                 train_size=_train, test_size=10_000)
 
 
 def load_dataset(name: str, seed: int, val_fraction: float = 0.1, data_dir: str | Path = "data",

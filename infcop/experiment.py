@@ -86,8 +86,8 @@ def resolve(files=(), overrides: dict | None = None, default_file=DEFAULT_FILE, 
     config = with_defaults(raw)
     if isinstance(config.get("experiment"), dict) and not config["experiment"].get("name"):
         stem = files[0].stem
-        config["experiment"] = {"name": DEFAULT_NAME if files[0].name == DEFAULT_FILE else stem,
-                                **config["experiment"]}
+        config["experiment"] = dict(config["experiment"],  # the defaults hold name: None
+                                    name=DEFAULT_NAME if files[0].name == DEFAULT_FILE else stem)
     if check:
         check_config(config)
     return config
@@ -109,12 +109,14 @@ def _without(section: dict, keys) -> dict:
 
 def stage_settings(settings: dict, stage: str, preset: dict | None = None) -> dict:
     """What can change the numbers of one stage ('dense', 'iteration', 'ticket', 'evaluate' or 'tables'),
-    from the run-wide settings and the method's preset (every preset, for 'tables')."""
+    from the run-wide settings and the method's preset (every preset, for 'tables'). Descriptions are
+    labels: they never enter."""
     s = {sec: _without(v, NOT_RESULT_DEFINING.get(sec, ())) for sec, v in settings.items()}
     if stage == "dense":
         return {**s, "training": _without(s["training"], RETRAINING_ONLY)}
     if stage == "tables":  # preset = every method's preset: the methods table and the comparisons
-        return {"methods": preset, "training": {k: s["training"][k] for k in ("max_epochs", "min_epochs")}}
+        return {"methods": {m: _without(p, ("description",)) for m, p in preset.items()},
+                "training": {k: s["training"][k] for k in ("max_epochs", "min_epochs")}}
     if stage not in ("iteration", "ticket", "evaluate"):  # evaluate also exports the ticket
         raise ValueError(f"unknown stage '{stage}'")
     if stage == "iteration":

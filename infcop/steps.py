@@ -19,6 +19,7 @@ from .config import check_method
 from .experiment import stage_settings
 from .faults import kill_point
 from .job import Env, Run
+from .locks import holding, stage_lock
 from .masks import MaskEnforcer, full_masks, remaining_fraction
 from .models import build_model
 from .pruners import prune
@@ -51,6 +52,7 @@ def _dense_schedule(settings: dict, epochs: int | None = None) -> Schedule:
     return Schedule(criteria_of([{"name": "budget"}]), epochs or total, lr_horizon=total)
 
 
+@holding("train-dense")  # one writer per stage: see infcop.locks
 def train_dense(dataset: str, arch: str, seed: int, settings: dict, out_dir, threads=None) -> dict:
     out = Path(out_dir)
     run = Run(dataset, arch, seed)
@@ -89,6 +91,11 @@ def rewind_point(dataset: str, arch: str, seed: int, settings: dict, epoch: int,
     """The dense network after `epoch` of its epochs (late rewinding): the dense training's first epochs
     again, from the same init, batches and learning-rate schedule (on the CPU bit for bit the same)."""
     dense_dir = Path(dense_dir)
+    with stage_lock(dense_dir, f"rewind-point-{epoch}"):  # one writer per stage: see infcop.locks
+        return _rewind_point(dataset, arch, seed, settings, epoch, dense_dir, threads)
+
+
+def _rewind_point(dataset, arch, seed, settings, epoch, dense_dir: Path, threads) -> Path:
     run = Run(dataset, arch, seed)
     env = Env(run, settings, threads)
     model, masks = env.load(load_model_file(dense_dir / L.INIT, dataset, arch))
@@ -120,6 +127,7 @@ def rewinder(state, masks):
     return apply
 
 
+@holding("imp-iteration")  # one writer per stage: see infcop.locks
 def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: dict, settings: dict,
                   iteration: int, dense_dir, previous_dir, out_dir, threads=None) -> dict:
     """Prune iteration k-1's network, rewind, retrain with the method's stop criteria, save iteration k."""
@@ -171,6 +179,7 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
     return metrics
 
 
+@holding("ticket")  # one writer per stage: see infcop.locks
 def export_ticket(dataset: str, arch: str, seed: int, method_name: str, method: dict, settings: dict,
                   dense_dir, last_dir, out_dir, threads=None, env: Env | None = None) -> dict:
     """The run's final sparse network as ticket.pt. With training.final_epochs > 0 its mask is retrained
@@ -216,6 +225,7 @@ def evaluate_run(dataset: str, arch: str, seed: int, method_name: str, method: d
     return rows
 
 
+@holding("evaluate")  # one writer per stage: see infcop.locks
 def evaluate(dataset: str, arch: str, seed: int, method_name: str, settings: dict, dense_dir,
              iteration_dirs: list, out_dir, threads=None, env: Env | None = None) -> list[dict]:
     """Test accuracy, remaining weights and per-layer flows of the dense network (iteration 0) and of every

@@ -63,6 +63,12 @@ CASES = [
     ("unknown-device", {"training.device": "tpu"}, ["training.device", "tpu", "auto, cpu, cuda"]),
     ("dotdot-method-name", {"experiment.methods": ["../evil"], "methods.../evil": None}, ["../evil"]),
     ("shell-metachar-method", {"experiment.methods": ["a b;touch pwned"]}, ["a b;touch pwned"]),
+    # splits and sizes (digits: 1,222 training and 216 validation images at val_fraction 0.15)
+    ("empty-validation-split", {"data.val_fraction": 0.0003}, ["data.val_fraction", "0.0003", "validation split"]),
+    ("training-batch-of-one", {"training.batch_size": 3}, ["training.batch_size", "single image", "1222"]),
+    ("probe-larger-than-training-split", {"flows.probe_size": 5000}, ["flows.probe_size", "5000", "at most 1222"]),
+    ("seed-2**63", {"experiment.seeds": [2**63]}, ["experiment.seeds", str(2**63), "2**43"]),
+    ("preset-min-above-max-epochs", {"methods.lth.min_epochs": 5}, ["method 'lth'", "min_epochs 5", "max_epochs 3"]),
     ("reserved-method-name", {"experiment.methods": ["dense"],
                               "methods.dense": {"pruner": {"name": "sap", "p": 1, "q": 2}, "stop": ["budget"]}},
      ["dense", "result folders"]),

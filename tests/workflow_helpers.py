@@ -77,3 +77,39 @@ def comparable_tables(results: Path) -> dict:
         df = pd.read_csv(p)
         out[p.name] = df.drop(columns=[c for c in df.columns if c in TIMING]).to_dict("records")
     return json.loads(json.dumps(out, default=str))
+
+
+def infcop(*args, cwd=None) -> subprocess.CompletedProcess:
+    """The `infcop` command (this checkout's package), never raising."""
+    return subprocess.run([sys.executable, "-m", "infcop", *map(str, args)], cwd=cwd, env=env(), capture_output=True,
+                          text=True, timeout=600)
+
+
+def killed_run(wd: Path, at: str, where: str, *args) -> None:
+    """Run Snakemake until the fault point `at` (infcop.faults) fires in the stage matching `where`, which
+    SIGKILLs the job and Snakemake together (what a node failure or a cluster's kill does)."""
+    e = env()
+    e.update(INFCOP_KILL_AT=at, INFCOP_KILL_WHERE=where)
+    r = subprocess.run([str(BIN / "snakemake"), *args], cwd=wd, env=e, start_new_session=True, capture_output=True,
+                       text=True, timeout=900)
+    assert r.returncode == -9, f"not killed at {at} {where}: {r.returncode}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
+
+
+def edit_config(wd: Path, changes: dict) -> dict:
+    """Set dotted keys ('training.device', 'methods.lth.description') in wd/config.yaml; returns the values
+    they had before (None where absent)."""
+    path = wd / "config.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    before = {}
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        node = cfg
+        for p in parents:
+            node = node.setdefault(p, {})
+        before[dotted] = node.get(last)
+        if value is None:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return before

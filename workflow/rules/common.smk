@@ -70,6 +70,15 @@ wildcard_constraints:
     figure="|".join(f for f, spec in FIGURES.items() if spec.pngs == "first"),
 
 
+def logged(command):
+    """The shell of a job that runs `command` with its output in the job's log. Snakemake deletes a job's
+    log before every attempt, so each attempt also appends its output, under a header, to
+    '<log>.attempts', a file Snakemake does not know and never deletes: a retried or rerun job keeps the
+    logs of the attempts that failed or were killed. The exit status is the command's (pipefail)."""
+    header = 'echo "=== attempt started $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n) ===" >> {log:q}.attempts'
+    return f"{header}; {command} 2>&1 | tee -a {{log:q}}.attempts > {{log:q}}"
+
+
 def stage_key(stage):
     """Params value of a stage: the hash of the settings that can change its numbers (only those
     trigger a rerun), passed to the job as --expect."""

@@ -17,8 +17,10 @@ rule train_dense:
     conda:
         "../../environment.yml"
     shell:
-        "infcop train-dense --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
-        " --config {params.experiment:q} --expect {params.key} --threads {threads} --out {params.out:q} > {log:q} 2>&1"
+        logged(
+            "infcop train-dense --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
+            " --config {params.experiment:q} --expect {params.key} --threads {threads} --out {params.out:q}"
+        )
 
 
 # The dense network after k of its epochs, for methods with `rewind: {epoch: k}` (late rewinding): its
@@ -43,6 +45,8 @@ rule rewind_point:
     conda:
         "../../environment.yml"
     shell:
-        "infcop rewind-point --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
-        " --epoch {wildcards.epoch} --config {params.experiment:q} --expect {params.key} --dense {params.dense:q}"
-        " --threads {threads} > {log:q} 2>&1"
+        logged(
+            "infcop rewind-point --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
+            " --epoch {wildcards.epoch} --config {params.experiment:q} --expect {params.key} --dense {params.dense:q}"
+            " --threads {threads}"
+        )

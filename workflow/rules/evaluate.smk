@@ -28,6 +28,8 @@ rule evaluate:
     conda:
         "../../environment.yml"
     shell:
-        "infcop evaluate --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
-        " --method {wildcards.method:q} --config {params.experiment:q} --expect {params.key} --dense {params.dense:q}"
-        " --iterations {params.iterations:q} --threads {threads} --out {params.out:q} > {log:q} 2>&1"
+        logged(
+            "infcop evaluate --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
+            " --method {wildcards.method:q} --config {params.experiment:q} --expect {params.key} --dense {params.dense:q}"
+            " --iterations {params.iterations:q} --threads {threads} --out {params.out:q}"
+        )

@@ -26,8 +26,10 @@ rule imp_iteration:
     conda:
         "../../environment.yml"
     shell:
-        "infcop imp-iteration --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
-        " --method {wildcards.method:q} --config {params.experiment:q} --expect {params.key}"
-        " --iteration {wildcards.k} --dense {params.dense:q} --previous {params.previous:q}"
-        " --threads {threads} --out {params.out:q} > {log:q} 2>&1"
+        logged(
+            "infcop imp-iteration --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
+            " --method {wildcards.method:q} --config {params.experiment:q} --expect {params.key}"
+            " --iteration {wildcards.k} --dense {params.dense:q} --previous {params.previous:q}"
+            " --threads {threads} --out {params.out:q}"
+        )
 

@@ -25,7 +25,9 @@ rule tables:
     conda:
         "../../environment.yml"
     shell:
-        "infcop tables --config {params.experiment:q} --expect {params.key} --out {params.out:q} > {log:q} 2>&1"
+        logged(
+            "infcop tables --config {params.experiment:q} --expect {params.key} --out {params.out:q}"
+        )
 
 
 rule figure:
@@ -54,7 +56,9 @@ rule figure:
     conda:
         "../../environment.yml"
     shell:
-        "infcop plot {wildcards.figure} --tables {params.tables:q} --out {output.pdf:q} > {log:q} 2>&1"
+        logged(
+            "infcop plot {wildcards.figure} --tables {params.tables:q} --out {output.pdf:q}"
+        )
 
 
 # The dashboard: every (dataset, arch, method) page in one PDF, and one PNG per method.
@@ -87,4 +91,6 @@ rule similarity:
     conda:
         "../../environment.yml"
     shell:
-        "infcop plot similarity --tables {params.tables:q} --out {output.pdf:q} > {log:q} 2>&1"
+        logged(
+            "infcop plot similarity --tables {params.tables:q} --out {output.pdf:q}"
+        )
