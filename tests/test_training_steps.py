@@ -252,3 +252,45 @@ def test_cli_by_hand_dense_iterations_evaluate(tmp_path):
     lines = (tmp_path / "evaluation.csv").read_text().splitlines()
     remaining = [float(line.split(",")[5]) for line in lines[1:]]
     assert remaining[0] == 1.0 and remaining[0] > remaining[1] > remaining[2]
+
+
+def test_rewind_point_is_the_dense_run_after_k_epochs(tmp_path, monkeypatch):
+    """Late rewinding: the dense network after k of its epochs, bit for bit (cosine schedule: the LR
+    schedule must span the dense run's epochs, not k)."""
+    settings = fast_settings(schedule="cosine")
+    settings["dense"]["epochs"] = 3
+    states = {}
+    real = checkpoints_mod.EpochCheckpoint.save
+
+    def record(self, state):
+        states[(self.path.name, state["epoch"])] = {k: v.clone() for k, v in state["state"].items()}
+        real(self, state)
+    monkeypatch.setattr(checkpoints_mod.EpochCheckpoint, "save", record)
+    train_dense("digits", "small_cnn", 0, settings, tmp_path / "dense")
+    monkeypatch.undo()
+    out = steps_mod.rewind_point("digits", "small_cnn", 0, settings, 2, tmp_path / "dense")
+    assert out.name == "epoch2.pt" and not (tmp_path / "dense" / "epoch2_resume.pt").exists()
+    got = load_model_file(out)["state"]
+    want = states[("resume.pt", 2)]
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    assert not torch.equal(got["features.0.weight"], states[("resume.pt", 3)]["features.0.weight"])
+    # a method that rewinds there starts its retraining from exactly these weights
+    method = dict(LTH, rewind={"epoch": 2})
+    new = steps_mod.rewind_state(method, tmp_path / "dense", "digits", "small_cnn")
+    assert all(torch.equal(new[k], want[k]) for k in want)
+
+
+def test_epoch_0_is_measured_before_any_training_and_may_end_the_iteration(dense, tmp_path):
+    calm = {"pruner": {"name": "magnitude", "rate": 0.2}, "stop": [{"name": "accuracy", "delta": 1.0}],
+            "min_epochs": 0}
+    m = _iterate(dense, tmp_path / "a", calm, 1)
+    assert m["epochs_trained"] == 0 and m["stop_reason"] == "accuracy" and len(m["epochs"]) == 1
+    e0 = m["epochs"][0]
+    assert e0["epoch"] == 0 and e0["train_loss"] is None and e0["criteria"]["accuracy"]["holds"]
+    assert m["epoch0_val_accuracy"] == e0["val_accuracy"] and m["stopped_early_vs_accuracy"] is False
+    # pruned, rewound, untrained: its weights are the dense network's with the pruned ones zeroed
+    dense_w = load_model_file(dense / "model.pt")["state"]["features.0.weight"]
+    obj = load_model_file(tmp_path / "a" / "model.pt")
+    assert torch.equal(obj["state"]["features.0.weight"], dense_w * obj["masks"]["features.0.weight"])
+    held_back = _iterate(dense, tmp_path / "b", dict(calm, min_epochs=1), 1)
+    assert held_back["epochs_trained"] == 1 and held_back["epochs"][0]["criteria"]["accuracy"]["holds"]
