@@ -6,9 +6,13 @@ import hashlib
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import InfcopError
 from .registry import Registry
+
+if TYPE_CHECKING:
+    import torch
 
 DATASETS = Registry("data set")
 # The test split of `digits` is fixed across seeds so that every seed is scored on the same images.

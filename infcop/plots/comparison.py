@@ -9,9 +9,8 @@ import pandas as pd
 
 from . import data as D
 from .axes import int_ticks, percent_log_axis
-from .stats import dodge, mean_curve, n_seeds, shows_band, spread_note, t_errorbar
-from .style import (figure_fn, legend_below, method_handles, method_markers, method_order, new_figure, no_data,
-                    panel_title)
+from .stats import mean_curve, method_styles, n_seeds, shows_band, spread_note, t_errorbar
+from .style import figure_fn, legend_below, method_handles, method_order, new_figure, no_data, panel_title
 
 DODGE = 0.16  # total width (in iterations) over which the methods' points are spread
 
@@ -43,9 +42,7 @@ def comparison(tables_dir: Path):
     if it.empty:
         return no_data("Method comparison", "iterations.csv")
     panels = D.panels(it)
-    order = method_order(it["method"].unique())
-    markers = method_markers(order)
-    shift = dodge(order, DODGE / max(len(order) - 1, 1))
+    order, markers, shift = method_styles(it, DODGE)
     nr = len(panels)
     fig = new_figure(12.0, 2.9 * nr + 1.0)
     fig.suptitle(f"Methods across IMP iterations ({spread_note(n_seeds(it))}; "

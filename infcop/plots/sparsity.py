@@ -10,9 +10,8 @@ import pandas as pd
 
 from . import data as D
 from .axes import band, panel_grid, percent_log_axis
-from .stats import SEED_ALPHA, SEED_LW, dodge, mean_ci, n_seeds, shows_band, spread_note
-from .style import figure_fn, legend_below, method_handles, method_markers, method_order, new_figure, no_data, \
-    panel_title
+from .stats import SEED_ALPHA, SEED_LW, mean_ci, method_styles, n_seeds, shows_band, spread_note
+from .style import figure_fn, legend_below, method_handles, new_figure, no_data, panel_title
 
 DODGE = 0.03  # relative spread of the methods' points along the (log) remaining-weights axis
 
@@ -46,9 +45,7 @@ def accuracy(tables_dir: Path):
     if it.empty:
         return no_data("Accuracy vs. sparsity", "iterations.csv")
     panels = D.panels(it)
-    order = method_order(it["method"].unique())
-    markers = method_markers(order)
-    shift = dodge(order, DODGE / max(len(order) - 1, 1))
+    order, markers, shift = method_styles(it, DODGE)
     fig, axes = panel_grid(len(panels))
     fig.suptitle(f"Test accuracy against remaining weights ({spread_note(n_seeds(it))})")
     for ax, (ds, arch) in zip(axes, panels):
@@ -91,9 +88,7 @@ def cost(tables_dir: Path):
     it["cum_ep"] = g["ep"].cumsum()
     it["cum_sec"] = g["sec"].cumsum()
     panels = D.panels(it)
-    order = method_order(it["method"].unique())
-    markers = method_markers(order)
-    shift = dodge(order, DODGE / max(len(order) - 1, 1))
+    order, markers, shift = method_styles(it, DODGE)
     nr = len(panels)
     fig = new_figure(10.5, 3.0 * nr + 1.0)
     fig.suptitle(f"Cumulative retraining cost of the pruning search ({spread_note(n_seeds(it))})")

@@ -126,3 +126,12 @@ def dodge(order, width: float) -> dict:
     """Offsets centred on 0, ``width`` apart, one per item of ``order`` (keeps identical curves apart)."""
     c = (len(order) - 1) / 2
     return {m: (i - c) * width for i, m in enumerate(order)}
+
+
+def method_styles(it: pd.DataFrame, span: float):
+    """(order, markers, x offsets) of the methods in ``it``: display order, one marker each, and offsets
+    spreading them over ``span`` in total so that identical curves stay apart."""
+    from .style import method_markers, method_order
+
+    order = method_order(it["method"].unique())
+    return order, method_markers(order), dodge(order, span / max(len(order) - 1, 1))
