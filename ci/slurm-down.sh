@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stop the throwaway CI SLURM cluster started by ci/slurm-up.sh:
-# cancel all jobs, then stop slurmd, slurmctld and munged. Never fails.
+# cancel all jobs, then stop slurmd, slurmctld, slurmdbd, mariadbd (--accounting) and munged.
+# Never fails.
 # Packages and configuration are left installed (slurm-up.sh reuses them).
 set -u
 
@@ -44,6 +45,8 @@ fi
 
 stop_daemon slurmd /run/slurm/slurmd.pid
 stop_daemon slurmctld /run/slurm/slurmctld.pid
+stop_daemon slurmdbd /run/slurm/slurmdbd.pid
+stop_daemon mariadbd /run/mysqld/mysqld.pid
 stop_daemon munged /run/munge/munged.pid
 log "done"
 exit 0

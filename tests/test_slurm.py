@@ -1,21 +1,28 @@
-"""The SLURM profile against a real SLURM cluster (the throwaway one of ci/slurm-up.sh in CI)."""
+"""The SLURM profile against a real SLURM cluster (the throwaway one of ci/slurm-up.sh in CI).
+
+`.ci/run` runs this module on a cluster without accounting, then the quick-start, status and signal
+tests again on one with (ci/slurm-up.sh --accounting): the profile must pick the job-status source that
+answers, and Snakemake must never wait forever on either."""
 import os
 import re
 import shutil
+import signal
 import subprocess
+import threading
 import time
+from pathlib import Path
 
 import pytest
+import yaml
+import yte
 
-from workflow_helpers import BIN, comparable_tables, env, snakemake, workdir
+from workflow_helpers import BIN, ROOT, TINY, comparable_tables, env, snakemake, workdir
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 RUN = "results/digits/small_cnn/seed0"
 GPU_RULES = ("train_dense", "imp_iteration", "evaluate", "ticket")
-# Only what the CI cluster needs beyond the profile: its partition, and squeue as the status command
-# because it runs without accounting (sacct never sees a job finish there).
-CI_FLAGS = ["--profile", "profiles/slurm", "--slurm-status-command", "squeue",
-            "--slurm-init-seconds-before-status-checks", "5", "--slurm-keep-successful-logs"]
+SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
+TIMEOUT = 1500  # s for one workflow run; far above its few minutes, so a hang fails instead of blocking CI
 
 
 def _cluster_answers() -> str:
@@ -40,27 +47,97 @@ def cluster():
         pytest.skip(f"no SLURM cluster answers: {why}; start one with ci/slurm-up.sh")
 
 
-def slurm_env():
+def accounting() -> bool:
+    """What the cluster is configured with, asked independently of the profile's own probe."""
+    out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30).stdout
+    m = re.search(r"^AccountingStorageType\s*=\s*(\S+)", out, re.M)
+    return bool(m) and m.group(1) != "accounting_storage/none"
+
+
+def slurm_env(**extra) -> dict:
     e = env()
-    e["INFCOP_SLURM_PARTITION"] = os.environ.get("INFCOP_SLURM_PARTITION", "debug")
+    e.setdefault("INFCOP_SLURM_POLL_SECONDS", "5")  # the profile's 40 s first poll would only make tests slow
+    e.update(extra)
     return e
 
 
-def _run(wd, *extra, timeout=1500):
-    cmd = ["timeout", "-k", "30", str(timeout), str(BIN / "snakemake"), *CI_FLAGS, *extra]
-    r = subprocess.run(cmd, cwd=wd, env=slurm_env(), capture_output=True, text=True, timeout=timeout + 60)
-    assert r.returncode == 0, f"{r.returncode}\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
-    return r
+def profile() -> dict:
+    return yte.process_yaml((ROOT / "profiles/slurm/config.yaml").read_text(), require_use_yte=True)
 
 
-def _job_ids(wd, rule):
-    logs = wd / ".snakemake" / "slurm_logs" / f"rule_{rule}"
-    return sorted({int(p.stem) for p in logs.rglob("*.log") if p.stem.isdigit()})
+def quickstart_block() -> str:
+    """The first bash block of README.md's SLURM section: the quick-start, which must run as written."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Running on a SLURM cluster"):]
+    return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
 
 
-def _tres(job_id):
-    r = subprocess.run(["scontrol", "show", "job", str(job_id)], capture_output=True, text=True)
-    return r.stdout
+class Jobs:
+    """Every SLURM job seen while a run goes on: id -> comment, time limit, GRES, CPUs, memory, state.
+    `squeue --states=all` still lists finished jobs for MinJobAge (300 s), so polling every second
+    misses none."""
+
+    FIELDS = ("id", "comment", "timelimit", "gres", "cpus", "mem", "state")
+
+    def __init__(self):
+        self.seen, self._stop = {}, threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self):
+        while not self._stop.is_set():
+            self.snapshot()
+            self._stop.wait(1)
+
+    def snapshot(self):
+        r = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i|%k|%l|%b|%C|%m|%T"], capture_output=True,
+                           text=True, timeout=30)
+        for line in r.stdout.splitlines():
+            job = dict(zip(self.FIELDS, line.split("|")))
+            if job["id"] in self.ids:
+                self.seen[job["id"]] = job
+
+    def __enter__(self):
+        self.ids = set()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def track(self, output: str) -> list[dict]:
+        """The jobs this Snakemake output says it submitted, in submission order."""
+        ids = SUBMITTED.findall(output)
+        self.ids.update(ids)
+        self.snapshot()
+        missing = [i for i in ids if i not in self.seen]
+        assert not missing, f"jobs {missing} were submitted but squeue never showed them"
+        return [self.seen[i] for i in ids]
+
+
+def run_workflow(wd: Path, *args, cmd=None, extra_env=None, jobs: Jobs | None = None) -> tuple[str, list[dict]]:
+    """A workflow run through the profile (or `cmd` run by bash); its whole output and its SLURM jobs."""
+    command = ["bash", "-c", cmd] if cmd else [str(BIN / "snakemake"), "--profile", "profiles/slurm", *args]
+    own = jobs is None
+    jobs = jobs or Jobs()
+    if own:
+        jobs.__enter__()
+    try:
+        jobs.ids = set()  # filled from the output; jobs of other runs on the cluster are never counted
+        proc = subprocess.Popen(command, cwd=wd, env=slurm_env(**(extra_env or {})), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        # ids are read as they come, so that the poller records each job while squeue still shows it
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            jobs.ids.update(SUBMITTED.findall(line))
+        proc.wait(timeout=TIMEOUT)
+        out = "".join(lines)
+        assert proc.returncode == 0, f"exit {proc.returncode}\n{out[-6000:]}"
+        return out, jobs.track(out)
+    finally:
+        if own:
+            jobs.__exit__()
 
 
 @pytest.fixture(scope="module")
@@ -70,47 +147,211 @@ def local_reference(tmp_path_factory):
     return wd
 
 
-def test_workflow_runs_under_slurm_with_gpu_requests_for_gpu_rules(tmp_path, local_reference):
-    wd = workdir(tmp_path / "slurm")
-    t0 = time.time()
-    r = _run(wd)
-    print(f"SLURM workflow run: {time.time() - t0:.0f} s")
-    out = r.stdout + r.stderr
-    assert re.search(r"SLURM jobid \d+|jobid \d+", out), out[-2000:]
-    for rule in GPU_RULES + ("tables", "figure"):
-        assert _job_ids(wd, rule), f"no SLURM job log for {rule}"
-    # GPU rules asked SLURM for a GPU, CPU rules did not (scontrol remembers finished jobs MinJobAge s)
-    for rule in GPU_RULES:
-        text = _tres(_job_ids(wd, rule)[0])
-        assert "gpu" in text.lower(), f"{rule} job without a GPU request:\n{text}"
-    for rule in ("tables", "figure"):
-        text = _tres(_job_ids(wd, rule)[0])
-        assert "TresPerNode" not in text and "gres/gpu" not in text and "TresPerJob" not in text, text
-    for f in ("results/tables/summary.csv", "results/figures/similarity.pdf", f"{RUN}/lth/ticket.pt"):
-        assert (wd / f).is_file()
+def _runs(config: dict) -> list[str]:
+    e = config["experiment"]
+    return [f"run_{d}_{a}_seed{s}_{m}" for d in e["datasets"] for a in e["archs"] for s in e["seeds"]
+            for m in e["methods"]]
+
+
+def _minutes(limit: str) -> int:
+    """squeue's time limit (D-HH:MM:SS, HH:MM:SS or MM:SS) in minutes."""
+    days, _, rest = limit.rpartition("-")
+    parts = [int(p) for p in rest.split(":")]
+    while len(parts) < 3:
+        parts.insert(0, 0)
+    return int(days or 0) * 1440 + parts[0] * 60 + parts[1] + (parts[2] > 0)
+
+
+def test_quickstart_block_runs_one_job_per_run_with_tables_of_a_local_run(tmp_path, local_reference):
+    wd = workdir(tmp_path / "quickstart")
+    (wd / ".venv").symlink_to(ROOT / ".venv")  # what `make setup` leaves in a clone
+    block = quickstart_block()
+    out, jobs = run_workflow(wd, cmd=block)
+    status = "sacct" if accounting() else "squeue"
+    assert f"infcop SLURM profile: job status from {status}" in out, out[:3000]
+
+    cfg = yaml.safe_load(TINY.read_text())
+    k = cfg["experiment"]["iterations"]
+    res = profile()["set-resources"]
+    by_comment = {j["comment"]: j for j in jobs}
+    # one job per dense network, one per run, one for tables and figures (18 without groups)
+    dense = "rule_train_dense_wildcards_digits_small_cnn_0"
+    groups = [f"rule_{r}_evaluate_imp_iteration_ticket" for r in _runs(cfg)]
+    assert sorted(by_comment) == sorted([dense, *groups, "rule_report_figure_tables"]), [j["comment"] for j in jobs]
+    assert len(jobs) == 4
+    # Snakemake packs a group's jobs that may overlap (evaluate and ticket) side by side when --cores
+    # (the workflow profile's `all`) allows, else one after the other
+    side_by_side = (os.cpu_count() or 1) >= 2
+    last = [res["evaluate"]["runtime"], res["ticket"]["runtime"]]
+    for name in groups:
+        job = by_comment[name]
+        # runtime covers the chain: K iterations one after another, then evaluate and ticket
+        expected = k * res["imp_iteration"]["runtime"] + (max(last) if side_by_side else sum(last))
+        assert _minutes(job["timelimit"]) == expected, job
+        assert job["gres"] == "gres:gpu:1", job  # one GPU for the chain, not one per job that may overlap
+        assert (int(job["cpus"]), job["mem"]) == ((2, "16000M") if side_by_side else (1, "8000M")), job
+    assert by_comment[dense]["gres"] == "gres:gpu:1"
+    assert by_comment["rule_report_figure_tables"]["gres"] in ("N/A", "(null)", ""), by_comment
+    for m in cfg["experiment"]["methods"]:
+        for i in range(1, k + 1):  # every iteration is still its own rule job with its own outputs and log
+            assert (wd / RUN / m / f"iter{i}" / "model.pt").is_file()
+            assert f"iteration={i} epoch 1 loss" in (wd / f"results/logs/digits/small_cnn/seed0/{m}/iter{i}.log").read_text()
+    assert (wd / "results/figures/similarity.pdf").is_file()
+    assert comparable_tables(wd / "results") == comparable_tables(local_reference / "results")
+    assert not _locks(wd)
+
+
+def test_groups_off_submits_one_job_per_rule_and_gpu_only_for_gpu_rules(tmp_path, local_reference):
+    wd = workdir(tmp_path / "per_rule")
+    out, jobs = run_workflow(wd, extra_env={"INFCOP_SLURM_GROUPS": "off"})
+    assert "one job per rule" in out
+    rules = [re.match(r"rule_(train_dense|imp_iteration|evaluate|ticket|tables|figure)_", j["comment"] + "_")
+             for j in jobs]
+    assert all(rules), [j["comment"] for j in jobs]
+    counts = {}
+    for r, j in zip(rules, jobs):
+        counts[r.group(1)] = counts.get(r.group(1), 0) + 1
+        assert (j["gres"] == "gres:gpu:1") == (r.group(1) in GPU_RULES), j
+    assert counts == {"train_dense": 1, "imp_iteration": 4, "evaluate": 2, "ticket": 2, "tables": 1, "figure": 8}
+    assert any(j["comment"] == "rule_imp_iteration_wildcards_digits_small_cnn_0_lth_2" for j in jobs)
     assert comparable_tables(wd / "results") == comparable_tables(local_reference / "results")
 
 
-def test_cancelled_job_is_resubmitted_and_resumes_from_its_last_epoch(tmp_path):
-    changes = dict(experiment__methods=["lth"], experiment__iterations=1, training__max_epochs=40)
+def test_cancelled_group_job_is_resubmitted_skips_finished_iterations_and_resumes(tmp_path):
+    changes = dict(experiment__methods=["lth"], experiment__iterations=2, training__max_epochs=40)
     reference = workdir(tmp_path / "reference", **changes)
     snakemake(reference)
     wd = workdir(tmp_path / "cancel", **changes)
-    cmd = ["timeout", "-k", "30", "1500", str(BIN / "snakemake"), *CI_FLAGS]
-    proc = subprocess.Popen(cmd, cwd=wd, env=slurm_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    resume = wd / RUN / "lth" / "iter1" / "resume.pt"
-    deadline = time.time() + 900
-    while not resume.exists():
-        assert proc.poll() is None, proc.stdout.read()[-3000:]
-        assert time.time() < deadline, "iteration 1 never wrote an epoch checkpoint"
-        time.sleep(0.2)
-    running = subprocess.run(["squeue", "-h", "-t", "R", "-o", "%i"], capture_output=True, text=True).stdout.split()
-    assert running
-    subprocess.run(["scancel", *running], check=True)
-    output, _ = proc.communicate(timeout=1600)
-    assert proc.returncode == 0, output[-4000:]
-    assert "Trying to restart" in output or "restart" in output.lower()
-    log = (wd / "results/logs/digits/small_cnn/seed0/lth/iter1.log").read_text()
-    assert "resuming after epoch" in log, log[-2000:]
+    logs = wd / "results/logs/digits/small_cnn/seed0/lth"
+    with Jobs() as jobs:
+        proc = subprocess.Popen([str(BIN / "snakemake"), "--profile", "profiles/slurm"], cwd=wd, env=slurm_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+        reader.start()
+        # cancel the run's group job in the middle of its second iteration, after a few epochs
+        deadline = time.time() + 900
+        while not (logs / "iter2.log").is_file() or (logs / "iter2.log").read_text().count(" epoch ") < 3:
+            jobs.ids.update(SUBMITTED.findall("".join(lines)))
+            assert proc.poll() is None, "".join(lines)[-3000:]
+            assert time.time() < deadline, "iteration 2 never got going"
+            time.sleep(0.2)
+        group = [i for i in SUBMITTED.findall("".join(lines))][-1]
+        subprocess.run(["scancel", group], check=True)
+        proc.wait(timeout=TIMEOUT)
+        reader.join()
+        out = "".join(lines)
+        assert proc.returncode == 0, out[-4000:]
+        submitted = jobs.track(out)
+    assert jobs.seen[group]["state"] == "CANCELLED"
+    assert "Trying to restart job" in out
+    # dense, the group, the group again, the report
+    assert [j["comment"].split("_wildcards")[0] for j in submitted] == [
+        "rule_train_dense", *["rule_run_digits_small_cnn_seed0_lth_evaluate_imp_iteration_ticket"] * 2,
+        "rule_report_figure_tables"]
+    iter1 = (logs / "iter1.log").read_text()  # the resubmitted group's log of iteration 1
+    assert "resuming after epoch 40" in iter1 and " epoch 1 loss" not in iter1, (
+        "the finished iteration 1 was trained again after the group was resubmitted (infcop must keep a "
+        "finished iteration's final epoch checkpoint while its group may be retried):\n" + iter1[-2000:])
+    resumed = re.search(r"iteration=2: resuming after epoch (\d+)", (logs / "iter2.log").read_text())
+    assert resumed and int(resumed.group(1)) >= 3, (logs / "iter2.log").read_text()[-2000:]
     assert comparable_tables(wd / "results") == comparable_tables(reference / "results")
+
+
+def test_profile_picks_the_status_source_that_answers(tmp_path):
+    wd = workdir(tmp_path / "status")
+
+    def line(**extra):
+        r = subprocess.run([str(BIN / "snakemake"), "--profile", "profiles/slurm", "-n"], cwd=wd,
+                           env=slurm_env(**extra), capture_output=True, text=True, timeout=300)
+        found = re.search(r"infcop SLURM profile: job status from (\w+) \(([^)]*)\).*first poll after (\d+) s",
+                          r.stderr)
+        return r, found
+
+    r, found = line()
+    assert r.returncode == 0 and found, r.stderr[-3000:]
+    assert found.group(1) == ("sacct" if accounting() else "squeue"), found.group(0)
+    r, found = line(INFCOP_SLURM_STATUS="squeue")
+    assert found, r.stderr[-3000:]
+    assert found.group(1, 2) == ("squeue", "INFCOP_SLURM_STATUS")
+    r, _ = line(INFCOP_SLURM_STATUS="scontrol")
+    assert r.returncode != 0 and "INFCOP_SLURM_STATUS must be sacct or squeue" in r.stderr
+    # an accounting daemon that does not answer (sacct hangs) must not hang the start: squeue, within 15 s
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "sacct").write_text("#!/bin/sh\nexec sleep 600\n")
+    (fake / "sacct").chmod(0o755)
+    path = f"{fake}{os.pathsep}{slurm_env()['PATH']}"
+    t0 = time.time()
+    r, found = line(PATH=path)
+    assert found, r.stderr[-3000:]
+    assert found.group(1) == "squeue" and "sacct does not answer" in found.group(2), r.stderr[-2000:]
+    assert time.time() - t0 < 300
+    # squeue forgets finished jobs after MinJobAge: the first poll must stay under a third of it (else the
+    # plugin swaps squeue for sacct, which never answers here), with a warning below the 180 s poll pause
+    (fake / "scontrol").write_text("#!/bin/sh\necho 'MinJobAge               = 30 sec'\n")
+    (fake / "scontrol").chmod(0o755)
+    r, found = line(PATH=path, INFCOP_SLURM_POLL_SECONDS="40")
+    assert found, r.stderr[-3000:]
+    assert found.group(1) == "squeue" and found.group(3) == "10", found.group(0)
+    assert "WARNING: MinJobAge is 30 s" in r.stderr
+
+
+def _locks(wd: Path) -> list[Path]:
+    return list((wd / ".snakemake" / "locks").glob("*"))
+
+
+def _interrupt(wd: Path, sig: int, jobs: Jobs) -> tuple[subprocess.Popen, str, str]:
+    """Start the workflow, send `sig` to Snakemake once its first SLURM job runs; its output and that job."""
+    proc = subprocess.Popen([str(BIN / "snakemake"), "--profile", "profiles/slurm"], cwd=wd, env=slurm_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    deadline = time.time() + 600
+    while True:
+        ids = SUBMITTED.findall("".join(lines))
+        jobs.ids.update(ids)
+        jobs.snapshot()
+        if ids and jobs.seen.get(ids[0], {}).get("state") == "RUNNING":
+            break
+        assert proc.poll() is None, "".join(lines)[-3000:]
+        assert time.time() < deadline, "no SLURM job started"
+        time.sleep(0.5)
+    assert _locks(wd), "no lock while Snakemake runs: is the lock folder still .snakemake/locks?"
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"Snakemake did not exit within 300 s of signal {sig}:\n{''.join(lines)[-3000:]}")
+    reader.join()
+    return proc, "".join(lines), ids[0]
+
+
+def test_ctrl_c_cancels_running_jobs_exits_at_once_and_leaves_no_lock(tmp_path):
+    wd = workdir(tmp_path / "sigint")
+    with Jobs() as jobs:
+        proc, out, job = _interrupt(wd, signal.SIGINT, jobs)
+        assert proc.returncode != 0
+        for _ in range(30):  # scancel is asynchronous
+            jobs.snapshot()
+            if jobs.seen[job]["state"] == "CANCELLED":
+                break
+            time.sleep(1)
+    assert jobs.seen[job]["state"] == "CANCELLED", jobs.seen[job]
+    assert len(SUBMITTED.findall(out)) == 1
+    assert not _locks(wd), "stale lock after Ctrl-C"
+    assert not (wd / RUN / "dense/model.pt").exists()
+
+
+def test_sigterm_finishes_running_jobs_submits_no_more_and_leaves_no_lock(tmp_path):
+    wd = workdir(tmp_path / "sigterm")
+    with Jobs() as jobs:
+        proc, out, job = _interrupt(wd, signal.SIGTERM, jobs)
+        jobs.snapshot()
+    assert jobs.seen[job]["state"] == "COMPLETED", jobs.seen[job]
+    assert len(SUBMITTED.findall(out)) == 1, "a job was submitted after SIGTERM"
+    assert (wd / RUN / "dense/model.pt").is_file()
+    assert not _locks(wd), "stale lock after SIGTERM"
+    assert "Will exit after finishing currently running jobs" in out
