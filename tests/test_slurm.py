@@ -20,8 +20,9 @@ from workflow_helpers import BIN, ROOT, TINY, comparable_tables, env, snakemake,
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 RUN = "results/digits/small_cnn/seed0"
-GPU_RULES = ("train_dense", "imp_iteration", "evaluate", "ticket")
+GPU_RULES = ("train_dense", "rewind_point", "imp_iteration", "evaluate")
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
+REPORT = "rule_report_figure_similarity_tables"  # the group of the tables and every figure
 TIMEOUT = 1500  # s for one workflow run; far above its few minutes, so a hang fails instead of blocking CI
 
 
@@ -174,24 +175,20 @@ def test_quickstart_block_runs_one_job_per_run_with_tables_of_a_local_run(tmp_pa
     k = cfg["experiment"]["iterations"]
     res = profile()["set-resources"]
     by_comment = {j["comment"]: j for j in jobs}
-    # one job per dense network, one per run, one for tables and figures (18 without groups)
+    # one job per dense network, one per run, one for tables and figures (17 without groups)
     dense = "rule_train_dense_wildcards_digits_small_cnn_0"
-    groups = [f"rule_{r}_evaluate_imp_iteration_ticket" for r in _runs(cfg)]
-    assert sorted(by_comment) == sorted([dense, *groups, "rule_report_figure_tables"]), [j["comment"] for j in jobs]
+    groups = [f"rule_{r}_evaluate_imp_iteration" for r in _runs(cfg)]
+    assert sorted(by_comment) == sorted([dense, *groups, REPORT]), [j["comment"] for j in jobs]
     assert len(jobs) == 4
-    # Snakemake packs a group's jobs that may overlap (evaluate and ticket) side by side when --cores
-    # (the workflow profile's `all`) allows, else one after the other
-    side_by_side = (os.cpu_count() or 1) >= 2
-    last = [res["evaluate"]["runtime"], res["ticket"]["runtime"]]
     for name in groups:
         job = by_comment[name]
-        # runtime covers the chain: K iterations one after another, then evaluate and ticket
-        expected = k * res["imp_iteration"]["runtime"] + (max(last) if side_by_side else sum(last))
+        # runtime covers the chain: K iterations one after another, then evaluate (which exports the ticket)
+        expected = k * res["imp_iteration"]["runtime"] + res["evaluate"]["runtime"]
         assert _minutes(job["timelimit"]) == expected, job
-        assert job["gres"] == "gres:gpu:1", job  # one GPU for the chain, not one per job that may overlap
-        assert (int(job["cpus"]), job["mem"]) == ((2, "16000M") if side_by_side else (1, "8000M")), job
+        assert job["gres"] == "gres:gpu:1", job  # one GPU for the chain
+        assert (int(job["cpus"]), job["mem"]) == (1, "8000M"), job  # its jobs never overlap
     assert by_comment[dense]["gres"] == "gres:gpu:1"
-    assert by_comment["rule_report_figure_tables"]["gres"] in ("N/A", "(null)", ""), by_comment
+    assert by_comment[REPORT]["gres"] in ("N/A", "(null)", ""), by_comment
     for m in cfg["experiment"]["methods"]:
         for i in range(1, k + 1):  # every iteration is still its own rule job with its own outputs and log
             assert (wd / RUN / m / f"iter{i}" / "model.pt").is_file()
@@ -205,14 +202,14 @@ def test_groups_off_submits_one_job_per_rule_and_gpu_only_for_gpu_rules(tmp_path
     wd = workdir(tmp_path / "per_rule")
     out, jobs = run_workflow(wd, extra_env={"INFCOP_SLURM_GROUPS": "off"})
     assert "one job per rule" in out
-    rules = [re.match(r"rule_(train_dense|imp_iteration|evaluate|ticket|tables|figure)_", j["comment"] + "_")
+    rules = [re.match(r"rule_(train_dense|imp_iteration|evaluate|tables|figure|similarity)_", j["comment"] + "_")
              for j in jobs]
     assert all(rules), [j["comment"] for j in jobs]
     counts = {}
     for r, j in zip(rules, jobs):
         counts[r.group(1)] = counts.get(r.group(1), 0) + 1
         assert (j["gres"] == "gres:gpu:1") == (r.group(1) in GPU_RULES), j
-    assert counts == {"train_dense": 1, "imp_iteration": 4, "evaluate": 2, "ticket": 2, "tables": 1, "figure": 8}
+    assert counts == {"train_dense": 1, "imp_iteration": 4, "evaluate": 2, "tables": 1, "figure": 8, "similarity": 1}
     assert any(j["comment"] == "rule_imp_iteration_wildcards_digits_small_cnn_0_lth_2" for j in jobs)
     assert comparable_tables(wd / "results") == comparable_tables(local_reference / "results")
 
@@ -247,8 +244,8 @@ def test_cancelled_group_job_is_resubmitted_skips_finished_iterations_and_resume
     assert "Trying to restart job" in out
     # dense, the group, the group again, the report
     assert [j["comment"].split("_wildcards")[0] for j in submitted] == [
-        "rule_train_dense", *["rule_run_digits_small_cnn_seed0_lth_evaluate_imp_iteration_ticket"] * 2,
-        "rule_report_figure_tables"]
+        "rule_train_dense", *["rule_run_digits_small_cnn_seed0_lth_evaluate_imp_iteration"] * 2,
+        REPORT]
     iter1 = (logs / "iter1.log").read_text()  # the resubmitted group's log of iteration 1
     assert "resuming after epoch 40" in iter1 and " epoch 1 loss" not in iter1, (
         "the finished iteration 1 was trained again after the group was resubmitted (infcop must keep a "

@@ -103,10 +103,11 @@ def test_ready_made_experiments_plan_the_studys_grid(tmp_path):
     assert counts["imp_iteration"] == 3 * 42 * 5 and counts["rewind_point"] == 3  # late rewinding: epoch 1, per seed
 
 
-def _kill_when(wd: Path, proc, path_glob: str, timeout=300):
+def _kill_when(wd: Path, proc, path_glob: str, timeout=300, containing: str = ""):
+    """SIGKILL the workflow once a file matching `path_glob` exists (and contains `containing`)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if list(wd.glob(path_glob)):
+        if any(containing in (p.read_text(errors="replace") if containing else "") for p in wd.glob(path_glob)):
             os.killpg(proc.pid, signal.SIGKILL)  # the whole job tree, as a cluster kill would
             proc.wait()
             return
@@ -124,7 +125,8 @@ def test_killed_iteration_resumes_from_its_last_epoch_with_identical_numbers(tmp
     proc = subprocess.Popen([str(BIN / "snakemake")], cwd=wd, env=env(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run = "results/digits/small_cnn/seed0/lth"
-    _kill_when(wd, proc, f"{run}/iter2/resume.pt")
+    # after iteration 2's epoch 2 has begun: its epoch-1 checkpoint (past epoch 0) is on disk
+    _kill_when(wd, proc, "results/logs/digits/small_cnn/seed0/lth/iter2.log", containing=" epoch 2 loss")
     iter1 = mtimes(wd, f"{run}/iter1/*")
     assert not (wd / run / "iter2" / "metrics.json").exists()
     snakemake(wd, "--unlock")  # a SIGKILLed Snakemake leaves its lock behind
