@@ -29,7 +29,7 @@ from torch import nn
 
 import infcop.flows as flows_module
 from infcop.data import Dataset, Split, batches, load_dataset, probe_split
-from infcop.flows import capture_activations, measure_flows
+from infcop.flows import _spatial_mean, capture_activations, measure_flows
 from infcop.masks import MaskEnforcer, full_masks
 from infcop.models import build_model, flow_layers
 from infcop.training import SGD, epoch_generator, train_epoch
@@ -53,7 +53,7 @@ def study_flows(model: nn.Module, split: Split, batch_size: int = 256):
         for xb, yb in batches(split, batch_size):  # pass 1: gradients, means and stds
             loss = nn.functional.cross_entropy(model(xb), yb, reduction="sum") / n
             loss.backward()
-            a = [t.double() for t in acts]
+            a = [_spatial_mean(t).double() for t in acts]  # the study: a conv unit's spatial mean
             if s is None:
                 s, ss = [t.sum(0) for t in a], [(t * t).sum(0) for t in a]
             else:
@@ -66,7 +66,7 @@ def study_flows(model: nn.Module, split: Split, batch_size: int = 256):
         with torch.no_grad():
             for xb, _ in batches(split, batch_size):  # pass 2: correlations
                 model(xb)
-                z = [(t.double() - m) / sd.clamp_min(1e-12) for t, m, sd in zip(acts, mean, std)]
+                z = [(_spatial_mean(t).double() - m) / sd.clamp_min(1e-12) for t, m, sd in zip(acts, mean, std)]
                 for i in range(len(cross)):
                     c = z[i].T @ z[i + 1]
                     cross[i] = c if cross[i] is None else cross[i] + c

@@ -57,26 +57,43 @@ def _frontier(summary, ds, arch) -> list[str]:
     return lines
 
 
-def _stops(iterations, methods) -> list[str]:
+def _held_at_epoch0(criteria, method: str) -> str:
+    """Per criterion of `method`: in how many iterations it already held before any retraining."""
+    if criteria is None or criteria.empty:
+        return "—"
+    e0 = criteria[(criteria["method"] == method) & (criteria["epoch"] == 0)]
+    if e0.empty:
+        return "—"
+    held = e0.groupby("criterion", sort=True)["holds"].agg(
+        lambda h: (int(h.astype(str).str.lower().eq("true").sum()), len(h)))
+    return ", ".join(f"{c} {n} of {t}" for c, (n, t) in held.items())
+
+
+def _stops(iterations, methods, criteria=None) -> list[str]:
     it = iterations[iterations["iteration"] > 0]
     flow_methods = set(methods.loc[~methods["control"].astype(bool), "method"])
     it = it[it["method"].isin(flow_methods)]
     if it.empty:
         return []
     lines = ["### How the stop criteria decided (every IMP iteration of every seed)", "",
-             "| method | iterations | retraining epochs per iteration | stopped at epoch 0 | stop reasons | "
-             "stopped before the accuracy criterion held |", "|" + "---|" * 6]
+             "A criterion that already holds at epoch 0 (the pruned, rewound network, before any retraining) "
+             "cannot tell retraining from none.", "",
+             "| method | iterations | retraining epochs per iteration | held at epoch 0 | stopped at epoch 0 | "
+             "stop reasons | stopped before the accuracy criterion held |", "|" + "---|" * 7]
     for m, g in it.groupby("method", sort=True):
         reasons = g["stop_reason"].value_counts()
         early = g["stopped_early_vs_accuracy"].dropna()
         early_txt = "—" if early.empty else f"{int(early.astype(str).str.lower().eq('true').sum())} of {len(early)}"
         lines.append(f"| {m} | {len(g)} | {g['epochs_trained'].mean():.1f} (min {g['epochs_trained'].min()}, max "
-                     f"{g['epochs_trained'].max()}) | {int((g['epochs_trained'] == 0).sum())} | "
+                     f"{g['epochs_trained'].max()}) | {_held_at_epoch0(criteria, m)} | "
+                     f"{int((g['epochs_trained'] == 0).sum())} | "
                      + ", ".join(f"{k} ×{v}" for k, v in reasons.items()) + f" | {early_txt} |")
     return lines + [""]
 
 
-def summary_markdown(summary, iterations, methods) -> str:
+def summary_markdown(summary, iterations, methods, criteria=None) -> str:
+    """`criteria` (criteria.csv: every criterion's verdict at every epoch) adds how often each criterion
+    held at epoch 0."""
     head = ["# Summary", "",
             "Methods are compared at matched sparsity: at remaining-weight levels that every compared run "
             "reached, each run's curve interpolated on log remaining weights. Costs are the cumulative "
@@ -89,4 +106,4 @@ def summary_markdown(summary, iterations, methods) -> str:
     body = []
     for (ds, arch), _ in summary.groupby(["dataset", "arch"], sort=True):
         body += _matched(summary, ds, arch) + _frontier(summary, ds, arch)
-    return "\n".join(head + body + _stops(iterations, methods))
+    return "\n".join(head + body + _stops(iterations, methods, criteria))

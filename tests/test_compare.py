@@ -96,3 +96,21 @@ def test_speedups_compare_costs_at_the_same_level_and_the_summary_says_so():
     assert at.loc["flow", "speedup_epochs_vs_sap"] == pytest.approx(5.0)
     md = summary_markdown(summary, iterations.assign(stop_reason="x", stopped_early_vs_accuracy=None), methods)
     assert "every method at 64% weights remaining" in md and "| flow | 1 |" in md
+
+
+def test_summary_counts_per_criterion_how_often_it_held_before_any_retraining():
+    spec = {"sap": [[(0.5, 0.95, 10), (0.3, 0.93, 10)]], "flow": [[(0.5, 0.95, 1), (0.3, 0.93, 1)]]}
+    methods = _methods([("sap", True, "sap", 10), ("flow", False, "sap", 10)])
+    iterations = _runs(spec).assign(stop_reason="infoflow", stopped_early_vs_accuracy=True)
+    summary = frontier_and_summary(iterations, methods)[1]
+    # the flow criterion held at epoch 0 in both iterations, accuracy in one; later epochs do not count
+    criteria = pd.DataFrame([dict(method="flow", seed=0, iteration=k, epoch=e, criterion=c, holds=h)
+                             for k, e, c, h in [(1, 0, "infoflow", True), (1, 0, "accuracy", False),
+                                                (2, 0, "infoflow", True), (2, 0, "accuracy", True),
+                                                (1, 1, "accuracy", True)]])
+    md = summary_markdown(summary, iterations, methods, criteria)
+    stops = md.split("How the stop criteria decided")[1]
+    row = next(line for line in stops.splitlines() if line.startswith("| flow |"))
+    assert "| accuracy 1 of 2, infoflow 2 of 2 |" in row and "| held at epoch 0 |" in stops
+    without = summary_markdown(summary, iterations, methods).split("How the stop criteria decided")[1]
+    assert "| 1.0 (min 1, max 1) | — |" in without  # no criteria table: nothing claimed
