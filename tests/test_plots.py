@@ -322,3 +322,26 @@ def test_parse_stops():
 
 def test_pdf_pages_helper(rendered):
     assert pdf_pages(rendered / "comparison.pdf") == 1
+
+
+@pytest.mark.parametrize("width", [6.0, 11.0, 15.0])
+def test_legend_below_the_panels_stays_inside_the_figure(width):
+    """The default run's legend: 11 methods and one long budget label (it once ran off both edges)."""
+    from matplotlib.lines import Line2D
+
+    from infcop.plots.style import legend_below, new_figure
+
+    fig = new_figure(width, 4.0)
+    fig.add_subplot().plot([0, 1], [0, 1])
+    names = ["lth", "sap", "ciap", "giap", "earlystop", "giap_auto"] + [f"sap_fixed{n}" for n in (0, 1, 2, 3, 5)]
+    handles = [Line2D([], [], marker="o", label=n) for n in names]
+    handles.append(Line2D([], [], ls=":", label="epoch budget 10: lth, sap, ciap, giap, earlystop, giap_auto"))
+    legend_below(fig, handles)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    (legend,) = fig.legends
+    box = legend.get_window_extent(canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width, (box, fig.bbox.width)
+    assert len(legend.get_texts()) == len(handles)

@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 CANONICAL_METHODS = ("lth", "sap", "ciap", "giap", "earlystop")
 
 # Okabe-Ito colour-blind-safe colours for the study's own methods.
@@ -171,12 +173,13 @@ def legend_below(fig, handles, ncol=None):
     if not handles:
         return
     if ncol is None:
-        width = [0.45 + 0.065 * len(str(h.get_label())) for h in handles]  # inches at 7 pt
+        width = [0.55 + 0.075 * len(str(h.get_label())) for h in handles]  # inches at 7 pt, with room
         ncol = 1
-        for nc in range(len(handles), 1, -1):  # legends fill column by column
-            rows = math.ceil(len(handles) / nc)
-            cols = [max(width[i:i + rows]) for i in range(0, len(handles), rows)]
-            if sum(cols) <= fig.get_figwidth() * 0.95:
+        for nc in range(len(handles), 1, -1):
+            # matplotlib splits the handles into ncol columns as numpy.array_split does
+            sizes = [len(c) for c in np.array_split(np.arange(len(handles)), nc)]
+            starts = np.cumsum([0] + sizes[:-1])
+            if sum(max(width[a:a + n]) for a, n in zip(starts, sizes)) <= fig.get_figwidth() * 0.95:
                 ncol = nc
                 break
     fig.legend(handles=handles, loc="outside lower center", ncol=ncol, frameon=False)
