@@ -42,8 +42,9 @@ def _log(wd, name):
 KILLS = [
     # (moment, INFCOP_KILL_AT, INFCOP_KILL_WHERE, stage log whose resume we check, epoch resumed after)
     ("during dense training", "epoch:2", "dense", "dense.log", 2),
-    ("during an IMP iteration's epoch", "epoch:2", "lth/iter2", "lth/iter2.log", 2),
-    ("while an epoch checkpoint is written", "write:3", "lth/iter1/resume.pt", "lth/iter1.log", 2),
+    # an IMP iteration checkpoints epoch 0 (pruned, rewound, measured) first: its 3rd checkpoint is epoch 2's
+    ("during an IMP iteration's epoch", "epoch:3", "lth/iter2", "lth/iter2.log", 2),
+    ("while an epoch checkpoint is written", "write:4", "lth/iter1/resume.pt", "lth/iter1.log", 2),
     ("while a declared output is written", "write:1", "lth/iter2/model.pt", "lth/iter2.log", 4),
     ("between jobs: outputs written, not yet recorded", "done:1", "lth/iter1", "lth/iter1.log", 4),
     ("during evaluate", "evaluate:2", "lth", None, None),
