@@ -28,6 +28,10 @@ onstart:
     record_experiment()
 
 
+onsuccess:
+    drop_finished_checkpoints()
+
+
 rule all:
     default_target: True
     input:

@@ -98,3 +98,20 @@ class Layout:
         """Every method run directory of an experiment section (datasets x archs x seeds x methods)."""
         return [self.method(d, a, s, m) for d in experiment["datasets"] for a in experiment["archs"]
                 for s in experiment["seeds"] for m in experiment["methods"]]
+
+
+def drop_finished_checkpoints(root) -> int:
+    """Delete the final epoch checkpoint (resume.pt) of every finished stage under `root` — one whose
+    model and metrics are both written — and return how many. Finished stages keep theirs until the
+    workflow succeeds: a job killed after writing its outputs but before Snakemake recorded them, and a
+    SLURM group that is resubmitted whole (Snakemake first deletes every output of the group, finished
+    iterations included), then finish those stages from it at once instead of training them again.
+    An unfinished stage's checkpoint (no metrics yet) is kept: it is what that stage resumes from."""
+    from pathlib import Path
+
+    dropped = 0
+    for resume in Path(root).rglob(RESUME):
+        if (resume.parent / MODEL).is_file() and (resume.parent / METRICS).is_file():
+            resume.unlink(missing_ok=True)
+            dropped += 1
+    return dropped

@@ -149,9 +149,6 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
     checkpoint = EpochCheckpoint(out / L.RESUME, fingerprint(
         "imp", run.meta(), stage_settings(settings, "iteration", method), env.data.content_hash,
         previous_dir / L.MODEL, dense_dir / L.MODEL))
-    # The previous stage is recorded as finished once this one runs: its final epoch checkpoint, kept
-    # so that a job killed after writing its outputs finishes at once on rerun, can go.
-    (previous_dir / L.RESUME).unlink(missing_ok=True)
     t0 = time.perf_counter()
     masks = {k: v.to(env.device) for k, v in prune(prev_model, prev_masks, method["pruner"]).items()}
     prune_s = time.perf_counter() - t0
@@ -191,7 +188,6 @@ def export_ticket(dataset: str, arch: str, seed: int, method_name: str, method: 
     run = Run(dataset, arch, seed, method_name, iteration + 1)
     env = env or Env(run, settings, threads)
     model, masks = env.load(last_obj)
-    (last_dir / L.RESUME).unlink(missing_ok=True)  # the last iteration is recorded as finished
     final_epochs = env.tr["final_epochs"]
     history = []
     if final_epochs > 0:

@@ -62,7 +62,7 @@ def study(tmp_path_factory):
     a result was changed (data path, download, device, a description, the job's threads)."""
     wd = workdir(tmp_path_factory.mktemp("study"), **STUDY)
     edit_config(wd, {"methods.lth.description": "iterative magnitude pruning"})
-    killed_run(wd, "epoch:2", "lth/iter2", TARGET)  # SIGKILL of Snakemake and the job after epoch 2 of iter2
+    killed_run(wd, "epoch:2", "lth/iter2", TARGET)  # SIGKILL of Snakemake and the job at iter2's 2nd checkpoint
     assert (wd / RUN / "iter2" / "resume.pt").is_file()
     snakemake(wd, "--unlock")
     first = edit_config(wd, NOT_RESULTS)
@@ -452,3 +452,19 @@ def test_a_corrupt_model_names_the_command_that_rebuilds_it(tmp_path):
         with pytest.raises(InfcopError, match=re.escape(f"snakemake --forcerun {p}")):
             load(p)
     assert EpochCheckpoint(resume, "x").load() is None  # an epoch checkpoint is only ignored: the stage restarts
+
+
+def test_finished_stages_drop_their_final_checkpoint_unfinished_ones_keep_it(tmp_path):
+    from infcop import layout as L
+
+    finished, unfinished, dense = tmp_path / "m" / "iter1", tmp_path / "m" / "iter2", tmp_path / "dense"
+    for d in (finished, unfinished, dense):
+        d.mkdir(parents=True)
+        (d / L.RESUME).write_bytes(b"checkpoint")
+    for d in (finished, dense):
+        (d / L.MODEL).write_bytes(b"model")
+        (d / L.METRICS).write_text("{}")
+    (unfinished / L.MODEL).write_bytes(b"model")  # outputs half written: still resumes from its checkpoint
+    assert L.drop_finished_checkpoints(tmp_path) == 2
+    assert not (finished / L.RESUME).exists() and not (dense / L.RESUME).exists()
+    assert (unfinished / L.RESUME).read_bytes() == b"checkpoint"

@@ -54,6 +54,12 @@ ITERATION = LAYOUT.iteration(*W, "{method}", "{k}")
 EXPERIMENT_RECORD = f"{LAYOUT.root}/{RECORD}"
 
 
+def drop_finished_checkpoints():
+    """After a successful run (main Snakemake only: jobs run with --no-hooks): finished stages'
+    final epoch checkpoints go (see infcop.layout.drop_finished_checkpoints)."""
+    L.drop_finished_checkpoints(LAYOUT.root)
+
+
 def record_experiment():
     text = record_text(config)
     if not os.path.exists(EXPERIMENT_RECORD) or open(EXPERIMENT_RECORD).read() != text:
