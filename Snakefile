@@ -26,10 +26,16 @@ report: "workflow/report/workflow.rst"
 
 onstart:
     record_experiment()
+    start_warm_start()
 
 
 onsuccess:
+    stop_warm_start()
     drop_finished_checkpoints()
+
+
+onerror:
+    stop_warm_start()
 
 
 rule all:

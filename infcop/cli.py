@@ -143,6 +143,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    from .warm_start import run_remote
+
+    code = run_remote(sys.argv[1:] if argv is None else list(argv))  # a workflow job: forked warm, if it can
+    if code is not None:
+        return code
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     try:

@@ -10,6 +10,7 @@ import os
 import signal
 
 _seen: dict[str, int] = {}
+job_group: int | None = None  # set in a warm-started job: its caller's process group (infcop.warm_start)
 
 
 def fires(point: str, where: str = "") -> bool:
@@ -25,7 +26,8 @@ def fires(point: str, where: str = "") -> bool:
 
 
 def die() -> None:
-    os.killpg(os.getpgid(0), signal.SIGKILL)
+    os.killpg(job_group or os.getpgid(0), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)  # a warm-started job is outside its caller's group
 
 
 def kill_point(point: str, where: str = "") -> None:

@@ -21,10 +21,18 @@ def reference(tmp_path_factory):
     return wd
 
 
-def test_two_runs_from_scratch_give_identical_tables(reference, tmp_path):
+def test_two_runs_from_scratch_warm_and_cold_give_identical_tables_and_models(reference, tmp_path):
+    # the reference's jobs were forked by the warm-start server; this run starts every job afresh
+    jobs = [line for line in (reference / ".snakemake" / "infcop" / "warm-start.log").read_text().splitlines()
+            if ": pid " in line]
+    assert {j.split()[0] for j in jobs} == {"train-dense", "imp-iteration", "evaluate", "tables", "plot"}
+    assert sum(j.startswith("imp-iteration") for j in jobs) == 2 and all("status 0," in j for j in jobs)
     wd = workdir(tmp_path / "again", **FAULT_CONFIG)
-    snakemake(wd)
+    snakemake(wd, extra_env={"INFCOP_WARM_START": "off"})
+    assert not (wd / ".snakemake" / "infcop" / "warm-start.log").exists()
     assert comparable_tables(wd / "results") == comparable_tables(reference / "results")
+    for model in (reference / RUN).rglob("model.pt"):
+        assert model.read_bytes() == (wd / model.relative_to(reference)).read_bytes(), model
 
 
 def _killed_run(wd: Path, at: str, where: str):

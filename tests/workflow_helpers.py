@@ -43,9 +43,9 @@ def workdir(path: Path, config: dict | None = None, **changes) -> Path:
     return path
 
 
-def snakemake(cwd: Path, *args, timeout=900, check=True) -> subprocess.CompletedProcess:
-    r = subprocess.run([str(BIN / "snakemake"), *args], cwd=cwd, env=env(), capture_output=True, text=True,
-                       timeout=timeout)
+def snakemake(cwd: Path, *args, timeout=900, check=True, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    r = subprocess.run([str(BIN / "snakemake"), *args], cwd=cwd, env={**env(), **(extra_env or {})},
+                       capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
     return r

@@ -60,6 +60,25 @@ def drop_finished_checkpoints():
     L.drop_finished_checkpoints(LAYOUT.root)
 
 
+_WARM_START = None
+
+
+def start_warm_start():
+    """Local runs: one process imports torch once and forks each job (infcop.warm_start); jobs on a
+    cluster start as usual. INFCOP_WARM_START=off turns it off."""
+    global _WARM_START
+    if workflow.local_exec and not workflow.remote_exec and not workflow.subprocess_exec:
+        from infcop import warm_start
+
+        _WARM_START = warm_start.start(os.path.join(".snakemake", "infcop", "warm-start.log"))
+
+
+def stop_warm_start():
+    from infcop import warm_start
+
+    warm_start.stop(_WARM_START)
+
+
 def record_experiment():
     text = record_text(config)
     if not os.path.exists(EXPERIMENT_RECORD) or open(EXPERIMENT_RECORD).read() != text:
