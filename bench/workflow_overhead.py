@@ -11,8 +11,10 @@
 (c) The fixed cost of one rule job: the interpreter + imports (`python -c "import infcop.steps"`,
     `import infcop.plots`, against `python -c pass`), and a whole `infcop imp-iteration` on digits with
     training.max_epochs 1 against the time spent inside it in training and flows; timed alternately.
+(d) Warm start: that same `infcop imp-iteration` job started afresh (INFCOP_WARM_START=off) and forked by a
+    warm-start server (infcop.warm_start, as local workflow runs do), timed alternately in one run.
 
-    python bench/workflow_overhead.py [--rerun] [--repeats 5] [--grids 100,1000,10000]
+    python bench/workflow_overhead.py [--rerun] [--repeats 5] [--grids 100,1000,10000] [--parts a,b,c,d]
 """
 from __future__ import annotations
 
@@ -133,10 +135,11 @@ def dense_dir() -> Path:
     return d
 
 
-def part_c(args):
+def imp_iteration_job():
+    """A callable running one `infcop imp-iteration` (digits, 1 epoch; extra environment optional), and the
+    list its seconds inside training + flows go to."""
     import json
 
-    py = sys.executable
     dense = dense_dir()
     cfg_path = SCRATCH / "epoch1.yaml"
     c = default_config()
@@ -145,16 +148,23 @@ def part_c(args):
     inside = []
     count = [0]
 
-    def job():
+    def job(extra_env=None):
         count[0] += 1
         out = SCRATCH / "job" / f"run{count[0]}"
         shutil.rmtree(out, ignore_errors=True)
         subprocess.run([tool("infcop"), "imp-iteration", "--config", str(cfg_path), "--dataset", "digits",
                         "--arch", "small_cnn", "--seed", "0", "--method", "ciap", "--iteration", "1",
                         "--dense", str(dense), "--previous", str(dense), "--threads", "1", "--out", str(out)],
-                       check=True, env=env(), capture_output=True)
+                       check=True, env={**env(), **(extra_env or {})}, capture_output=True)
         m = json.loads((out / "metrics.json").read_text())
         inside.append(m["train_seconds"] + m["flow_seconds"])
+
+    return job, inside
+
+
+def part_c(args):
+    py = sys.executable
+    job, inside = imp_iteration_job()
 
     def cmd(code):
         return lambda: subprocess.run([py, "-c", code], check=True, env=env(), capture_output=True)
@@ -177,13 +187,32 @@ def part_c(args):
     ]
 
 
+def part_d(args):
+    from infcop import warm_start
+
+    job, _ = imp_iteration_job()
+    server = warm_start.start(str(SCRATCH / "warm-start.log"))
+    address = os.environ.pop(warm_start.ADDRESS_ENV)
+    try:
+        t = alternate({"cold": lambda: job({"INFCOP_WARM_START": "off"}),
+                       "warm": lambda: job({warm_start.ADDRESS_ENV: address})}, args.repeats)["wall"]
+    finally:
+        warm_start.stop(server)
+    shutil.rmtree(SCRATCH / "job", ignore_errors=True)
+    cold, warm = median(t["cold"]), median(t["warm"])
+    print(f"(d) infcop imp-iteration (digits, 1 epoch), medians of {args.repeats} timed alternately: started "
+          f"afresh {cold:.2f} s, forked warm {warm:.2f} s")
+    return [result("job_warm_start", f"{warm:.2f} s forked warm vs {cold:.2f} s started afresh for a 1-epoch "
+                   f"digits imp-iteration job ({cold / warm:.1f}x faster; {cold - warm:.2f} s saved per job)")]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rerun", action="store_true", help="run the default experiment again for (a)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--dag-repeats", type=int, default=3)
     ap.add_argument("--grids", default="100,1000,10000")
-    ap.add_argument("--parts", default="a,b,c")
+    ap.add_argument("--parts", default="a,b,c,d")
     args = ap.parse_args()
     SCRATCH.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}")
@@ -194,6 +223,8 @@ def main():
         lines += part_b(args)
     if "c" in args.parts:
         lines += part_c(args)
+    if "d" in args.parts:
+        lines += part_d(args)
     print()
     for line in lines:
         print(line)
