@@ -56,6 +56,9 @@ def part_a(args):
     bench = pd.DataFrame(rows)
     compute = bench["s"].sum()
     it = pd.read_csv(run_dir / "results" / "tables" / "iterations.csv")
+    # iteration 0 is the run's dense network, repeated in every method's rows: count it once per seed
+    it = pd.concat([it[it["iteration"] > 0],
+                    it[it["iteration"] == 0].drop_duplicates(["dataset", "arch", "seed"])])
     science = float((it["train_seconds"] + it["flow_seconds"]).sum())
     core_s = wall * cores
     load = info.get("loadavg_1min_before_after")
