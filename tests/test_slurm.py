@@ -318,18 +318,6 @@ def _interrupt(wd: Path, sig: int, jobs: Jobs) -> tuple[subprocess.Popen, str, s
         time.sleep(0.5)
     assert _locks(wd), "no lock while Snakemake runs: is the lock folder still .snakemake/locks?"
     proc.send_signal(sig)
-    if sig == signal.SIGINT:
-        # A SIGINT that lands while Snakemake runs its asyncio loop (polling job status) can be lost: the
-        # loop turns it into a cancellation that the polling code absorbs. A user presses Ctrl-C again;
-        # so does this test, when Snakemake has not said that it is terminating.
-        for _ in range(10):
-            try:
-                proc.wait(timeout=3)
-                break
-            except subprocess.TimeoutExpired:
-                if "Terminating processes on user request" in "".join(lines):
-                    break
-                proc.send_signal(sig)
     try:
         proc.wait(timeout=300)
     except subprocess.TimeoutExpired:
