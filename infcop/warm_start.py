@@ -80,8 +80,9 @@ def run_remote(argv: list[str]) -> int | None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     umask = os.umask(0)
     os.umask(umask)
+    ignored = [int(s) for s in _SIGNALS if signal.getsignal(s) is signal.SIG_IGN]  # e.g. SIGINT under nohup &
     request = json.dumps({"argv": list(argv), "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask,
-                          "pgid": os.getpgid(0), **_identity()}).encode()
+                          "pgid": os.getpgid(0), "ignored": ignored, **_identity()}).encode()
     try:
         sock.connect(_sockaddr(address))
         socket.send_fds(sock, [struct.pack("!I", len(request))], [0, 1, 2])
@@ -101,7 +102,8 @@ def run_remote(argv: list[str]) -> int | None:
             pass
 
     for s in _SIGNALS:
-        signal.signal(s, forward)
+        if int(s) not in ignored:
+            signal.signal(s, forward)
     reply = _recv_exactly(sock, _REPLY.size)
     if reply is None:
         print("infcop: the warm-start server stopped before it reported the job's exit status; run the "
@@ -158,6 +160,8 @@ def _child(conn: socket.socket, request: dict, fds: list[int], server_sockets: l
         for s in _SIGNALS + (signal.SIGCHLD,):
             signal.signal(s, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        for s in request.get("ignored", []):  # what the caller ignores, its job ignores, as a fresh process would
+            signal.signal(s, signal.SIG_IGN)
         for target, fd in zip((0, 1, 2), fds):
             os.dup2(fd, target)
             os.close(fd)

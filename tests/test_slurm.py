@@ -301,8 +301,11 @@ def _locks(wd: Path) -> list[Path]:
 
 def _interrupt(wd: Path, sig: int, jobs: Jobs) -> tuple[subprocess.Popen, str, str]:
     """Start the workflow, send `sig` to Snakemake once its first SLURM job runs; its output and that job."""
+    # Ctrl-C as in a terminal: a test run started in the background by a non-interactive shell inherits
+    # SIGINT ignored, and Snakemake would keep ignoring it
     proc = subprocess.Popen([str(BIN / "snakemake"), "--profile", "profiles/slurm"], cwd=wd, env=slurm_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()

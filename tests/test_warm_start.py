@@ -43,7 +43,7 @@ def server(tmp_path_factory):
     proc.wait(timeout=30)
 
 
-def _probe(tmp_path, address, act="", wait=True, **extra):
+def _probe(tmp_path, address, act="", wait=True, ignore=(), **extra):
     plugin = tmp_path / "probe.py"
     plugin.write_text(PROBE)
     (tmp_path / "c.yaml").write_text("{}")
@@ -52,11 +52,16 @@ def _probe(tmp_path, address, act="", wait=True, **extra):
     if address:
         e[warm_start.ADDRESS_ENV] = address
     cmd = [str(BIN / "infcop"), "check-config", "c.yaml"]
+    def setup():
+        os.umask(0o027)
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, signal.SIG_IGN if s in ignore else signal.SIG_DFL)
+
     if not wait:
         return subprocess.Popen(cmd, cwd=tmp_path, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                preexec_fn=lambda: os.umask(0o027))
+                                preexec_fn=setup)
     return subprocess.run(cmd, cwd=tmp_path, env=e, capture_output=True, text=True, timeout=120,
-                          preexec_fn=lambda: os.umask(0o027))
+                          preexec_fn=setup)
 
 
 def _report(tmp_path, timeout=60):
@@ -106,6 +111,17 @@ def test_signals_to_the_caller_reach_the_child(server, tmp_path):
     caller.send_signal(signal.SIGTERM)
     assert caller.wait(timeout=30) == -signal.SIGTERM
     assert _gone(child)
+
+
+def test_signals_the_caller_ignores_its_job_ignores(server, tmp_path):
+    caller = _probe(tmp_path, server[1], act="sleep", wait=False, ignore=(signal.SIGINT,))
+    child = _report(tmp_path)["pid"]
+    os.kill(child, signal.SIGINT)  # as a process started with SIGINT ignored (nohup ... &) ignores it
+    caller.send_signal(signal.SIGINT)
+    time.sleep(1)
+    assert not _gone(child, timeout=0.5) and caller.poll() is None
+    caller.send_signal(signal.SIGTERM)  # not ignored: forwarded
+    assert caller.wait(timeout=30) == -signal.SIGTERM and _gone(child)
 
 
 def test_the_child_dies_with_its_caller(server, tmp_path):
