@@ -22,7 +22,7 @@ EPOCH_FORMAT = "infcop-epoch/1"
 TICKET_FORMAT = "infcop-ticket/1"
 
 
-def _umask() -> int:
+def current_umask() -> int:
     """The process's umask (read when needed: a warm-started job gets its caller's)."""
     mask = os.umask(0)
     os.umask(mask)
@@ -45,7 +45,7 @@ def _atomic(path: Path, write) -> None:
     f = _Recording(os.fdopen(fd, "wb"))
     try:
         with f:
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are meant to be shared
+            os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; results are meant to be shared
             write(f)
             if os.environ.get("INFCOP_KILL_AT"):
                 _maybe_die_halfway(f, path)

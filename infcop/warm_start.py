@@ -77,11 +77,11 @@ def run_remote(argv: list[str]) -> int | None:
     address = os.environ.get(ADDRESS_ENV)
     if not address or not enabled():
         return None
+    from .checkpoints import current_umask
+
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    umask = os.umask(0)
-    os.umask(umask)
     ignored = [int(s) for s in _SIGNALS if signal.getsignal(s) is signal.SIG_IGN]  # e.g. SIGINT under nohup &
-    request = json.dumps({"argv": list(argv), "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask,
+    request = json.dumps({"argv": list(argv), "cwd": os.getcwd(), "env": dict(os.environ), "umask": current_umask(),
                           "pgid": os.getpgid(0), "ignored": ignored, **_identity()}).encode()
     try:
         sock.connect(_sockaddr(address))
@@ -90,10 +90,10 @@ def run_remote(argv: list[str]) -> int | None:
         reply = _recv_exactly(sock, _REPLY.size)
     except OSError:
         reply = None
-    if reply is None or _REPLY.unpack(reply)[0] != b"P":
+    kind, child = _REPLY.unpack(reply) if reply is not None else (b"R", 0)
+    if kind != b"P":
         sock.close()
         return None  # nothing was started: run in process
-    child = _REPLY.unpack(reply)[1]
 
     def forward(signum, _frame):
         try:
@@ -223,7 +223,7 @@ def _flush() -> None:
             pass
 
 
-def _accept(listener, conns: dict, log) -> None:
+def _accept(listener, conns: dict, log, mine: dict) -> None:
     conn, _ = listener.accept()
     conn.settimeout(10)
     fds: list[int] = []
@@ -233,7 +233,6 @@ def _accept(listener, conns: dict, log) -> None:
         request = json.loads(body) if body else None
     except (OSError, ValueError):
         request = None
-    mine = _identity()
     if (request is None or len(fds) != 3
             or any(request.get(k) != v for k, v in mine.items())):
         for fd in fds:
@@ -292,6 +291,7 @@ def serve(address: str, parent: int, log=sys.stderr, ready_fd: int | None = None
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _preload(log)
     conns: dict = {}
+    mine = _identity()
     try:
         while True:
             done = bool(stop) or os.getppid() != parent
@@ -299,7 +299,7 @@ def serve(address: str, parent: int, log=sys.stderr, ready_fd: int | None = None
                 return
             ready, _, _ = select.select([] if done else [listener], [], [], 0.02)
             if ready:
-                _accept(listener, conns, log)
+                _accept(listener, conns, log, mine)
             _reap(conns, log)
     finally:
         listener.close()
