@@ -13,8 +13,10 @@
     training.max_epochs 1 against the time spent inside it in training and flows; timed alternately.
 (d) Warm start: that same `infcop imp-iteration` job started afresh (INFCOP_WARM_START=off) and forked by a
     warm-start server (infcop.warm_start, as local workflow runs do), timed alternately in one run.
+(e) The whole default workflow with this checkout's warm start against a baseline revision's (the warm
+    start before it checked peers, tokens and thread counts), side by side in one run (--parts e).
 
-    python bench/workflow_overhead.py [--rerun] [--repeats 5] [--grids 100,1000,10000] [--parts a,b,c,d]
+    python bench/workflow_overhead.py [--rerun] [--repeats 5] [--grids 100,1000,10000] [--parts a,b,c,d,e] [--baseline REV]
 """
 from __future__ import annotations
 
@@ -24,9 +26,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from _common import (SCRATCH, alternate, default_config, env, job_total, machine, median, result,
+from _common import (ROOT, SCRATCH, alternate, default_config, env, job_total, machine, median, result,
                      run_default_experiment, snakemake, tool, workdir)
 
 import yaml
@@ -194,11 +197,10 @@ def part_d(args):
     from infcop import warm_start
 
     job, _ = imp_iteration_job()
-    server = warm_start.start(str(SCRATCH / "warm-start.log"))
-    address = os.environ.pop(warm_start.ADDRESS_ENV)
+    server = warm_start.start(str(SCRATCH / "warm-start.log"), export=False)
     try:
         t = alternate({"cold": lambda: job({"INFCOP_WARM_START": "off"}),
-                       "warm": lambda: job({warm_start.ADDRESS_ENV: address})}, args.repeats)["wall"]
+                       "warm": lambda: job(server.env)}, args.repeats)["wall"]
     finally:
         warm_start.stop(server)
     shutil.rmtree(SCRATCH / "job", ignore_errors=True)
@@ -209,13 +211,62 @@ def part_d(args):
                    f"digits imp-iteration job ({cold / warm:.1f}x faster; {cold - warm:.2f} s saved per job)")]
 
 
+def part_e(args):
+    """The default workflow run whole (like `make run` after set-up) with this checkout's infcop and with
+    that of --baseline (a git revision: its infcop, Snakefile, workflow/ and profiles/), both from the same
+    environment (PYTHONPATH picks the infcop), alternated; one pair by default."""
+    import tarfile
+    import io
+
+    base_src = SCRATCH / "baseline-src"
+    shutil.rmtree(base_src, ignore_errors=True)
+    base_src.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline, "infcop", "Snakefile", "workflow",
+                              "profiles", "environment.yml"], capture_output=True, check=True).stdout
+    tarfile.open(fileobj=io.BytesIO(archive)).extractall(base_src)
+    config = default_config()
+    walls = {"baseline": [], "current": []}
+
+    def run(variant):
+        src = base_src if variant == "baseline" else ROOT
+        wd = SCRATCH / f"workflow-{variant}"
+        shutil.rmtree(wd, ignore_errors=True)
+        wd.mkdir(parents=True)
+        for f in ("Snakefile", "environment.yml"):
+            shutil.copy(src / f, wd / f)
+        for d in ("workflow", "profiles"):
+            shutil.copytree(src / d, wd / d)
+        (wd / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        e = {**env(), "PYTHONPATH": str(src)}
+        t0 = time.perf_counter()
+        r = subprocess.run([tool("snakemake"), "--cores", "all"], cwd=wd, env=e, capture_output=True, text=True,
+                           timeout=3600)
+        wall = time.perf_counter() - t0
+        if r.returncode != 0:
+            sys.exit(f"(e) {variant} failed:\n{r.stderr[-3000:]}")
+        log = (wd / ".snakemake" / "infcop" / "warm-start.log").read_text()
+        forked = sum(1 for line in log.splitlines() if ": pid " in line)
+        print(f"(e) {variant}: {wall:.0f} s, {job_total(r.stdout) or job_total(r.stderr)} jobs, {forked} forked warm")
+        walls[variant].append(wall)
+
+    for i in range(args.workflow_repeats):
+        for variant in (("baseline", "current") if i % 2 == 0 else ("current", "baseline")):
+            run(variant)
+    old, new = median(walls["baseline"]), median(walls["current"])
+    return [result("workflow_warm_start_safe", f"default workflow {new:.0f} s with this checkout's warm start vs "
+                   f"{old:.0f} s with {args.baseline}'s ({new / old:.2f}x; {args.workflow_repeats} pair(s), "
+                   "alternated)", "within 10%", new <= 1.10 * old)]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rerun", action="store_true", help="run the default experiment again for (a)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--dag-repeats", type=int, default=3)
     ap.add_argument("--grids", default="100,1000,10000")
-    ap.add_argument("--parts", default="a,b,c,d")
+    ap.add_argument("--parts", default="a,b,c,d", help="a,b,c,d and e (e: two whole default workflows)")
+    ap.add_argument("--baseline", default="6564069", help="(e) the git revision to compare with")
+    ap.add_argument("--workflow-repeats", type=int, default=1, help="(e) pairs of whole default workflows")
     args = ap.parse_args()
     SCRATCH.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}")
@@ -228,6 +279,8 @@ def main():
         lines += part_c(args)
     if "d" in args.parts:
         lines += part_d(args)
+    if "e" in args.parts:
+        lines += part_e(args)
     print()
     for line in lines:
         print(line)

@@ -70,7 +70,8 @@ def start_warm_start():
     if workflow.local_exec and not workflow.remote_exec and not workflow.subprocess_exec:
         from infcop import warm_start
 
-        _WARM_START = warm_start.start(os.path.join(".snakemake", "infcop", "warm-start.log"))
+        # notices: a refusal of a kind of job (another installation, a GPU) is said once on Snakemake's output
+        _WARM_START = warm_start.start(os.path.join(".snakemake", "infcop", "warm-start.log"), notices=sys.stderr)
 
 
 def stop_warm_start():
