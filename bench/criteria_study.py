@@ -1,6 +1,7 @@
 """Where do the flow criteria decide something? Runs workflow/experiments/criteria_study_digits.yaml (three
 rewind points x fixed-budget controls, early stopping and flow criteria alone; digits, small_cnn, 3 seeds,
-5 IMP iterations) and reports, per rewind point:
+5 IMP iterations; or criteria_study_mnist1d.yaml, the same on MNIST-1D with its CNN) and reports, per
+rewind point:
 
 (a) how often each measure x threshold form fires at epoch 0 (before any retraining: it cannot tell
     retraining from none), later, or never, and the spread of its stop epochs;
@@ -15,7 +16,7 @@ through infcop's own criteria on the 10-epoch control's recorded trajectories (e
 at every epoch of every method), so they cover forms no method of the experiment runs; (d) needs the real
 runs. The workflow step is skipped when the results are already there (--reuse).
 
-    python bench/criteria_study.py [--reuse] [--workdir DIR]
+    python bench/criteria_study.py [--reuse] [--workdir DIR] [--experiment workflow/experiments/criteria_study_mnist1d.yaml]
 """
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ def trajectories(results: Path, epochs, regime: str):
     out = []
     control = epochs[epochs["method"] == f"{regime}_fixed10"]
     for (seed, it), g in control.groupby(["seed", "iteration"], sort=True):
-        dense = json.loads((results / "digits" / "small_cnn" / f"seed{seed}" / "dense" / "metrics.json").read_text())
+        (dense_file,) = results.glob(f"*/*/seed{seed}/dense/metrics.json")  # the study's one data set and arch
+        dense = json.loads(dense_file.read_text())
         recs = [{"epoch": int(r.epoch), "val_accuracy": r.val_accuracy,
                  "distances": {m: getattr(r, col) for m, col in MEASURES.items()}}
                 for r in g.sort_values("epoch").itertuples()]
@@ -165,13 +167,19 @@ def print_report(rep: dict) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reuse", action="store_true", help="analyse the results already in --workdir")
-    ap.add_argument("--workdir", type=Path, default=SCRATCH / "criteria_study")
+    ap.add_argument("--experiment", type=Path, default=EXPERIMENT,
+                    help="the study's experiment file (criteria_study_digits.yaml or criteria_study_mnist1d.yaml)")
+    ap.add_argument("--workdir", type=Path, default=None, help="default: the scratch folder, by experiment name")
     args = ap.parse_args()
-    config = yaml.safe_load(EXPERIMENT.read_text())
+    experiment = args.experiment.resolve()
+    config = yaml.safe_load(experiment.read_text())
+    if args.workdir is None:
+        name = config["experiment"]["name"]
+        args.workdir = SCRATCH / ("criteria_study" if name == "criteria_study_digits" else name)
     if not args.reuse:
         wd = workdir(args.workdir, config, fresh=not (args.workdir / "results").exists())
         (wd / "config.yaml").unlink()
-        (wd / "experiment.yaml").write_text(EXPERIMENT.read_text())
+        (wd / "experiment.yaml").write_text(experiment.read_text())
         target = f"results/{config['experiment']['name']}/tables/summary.csv"
         _, wall = snakemake(wd, target, "--configfile", "experiment.yaml", timeout=6 * 3600)  # target first:
         # --configfile takes every word after it

@@ -52,9 +52,12 @@ def rewind_label(rewind) -> str:
 
 # The run-wide settings every command gets, by section: each key's type, range and default.
 SETTINGS = {
-    "data": (Param("data_dir", "string", "data", help="where torchvision data sets live"),
+    "data": (Param("data_dir", "string", "data", help="where torchvision data sets live (and mnist1d is cached)"),
              Param("download", "bool", False), Param("val_fraction", "number", 0.15, lo=0, hi=1, lo_open=True,
-                                                     hi_open=True)),
+                                                     hi_open=True),
+             Param("num_samples", "integer", 5000, lo=20,
+                   help="mnist1d: samples generated (train 80%, test 20%); 5000 is the package's reference split"),
+             Param("seed", "integer", 42, lo=0, help="mnist1d: the generator's seed (the same data for every run)")),
     "dense": (Param("epochs", "integer", 15, lo=1),),
     "training": (Param("batch_size", "integer", 64, lo=1), Param("lr", "number", 0.05, lo=0, lo_open=True),
                  Param("momentum", "number", 0.9, lo=0, hi=1, hi_open=True), Param("nesterov", "bool", True),
@@ -172,9 +175,24 @@ def _check_experiment(exp: dict) -> None:
         dupes = sorted({str(v) for v in exp[k] if exp[k].count(v) > 1})
         if dupes:
             _fail(f"experiment.{k}", exp[k], f"a list without duplicates (repeated: {', '.join(dupes)})")
+    _check_signals(exp)
     for seed in exp["seeds"]:
         Param("seeds", "integer", lo=0).check("experiment.seeds", seed)
     Param("iterations", "integer", lo=1).check("experiment.iterations", exp["iterations"])
+
+
+def _check_signals(exp: dict) -> None:
+    """Every arch takes every data set's inputs: networks of images for image sets, of 1-D signals for 1-D."""
+    from .models import arch_signal
+
+    kinds = {1: "1-D signals", 2: "images"}
+    for d in exp["datasets"]:
+        signal = DATASETS.get(d).info.get("signal", 2)
+        for a in exp["archs"]:
+            if arch_signal(a) != signal:
+                fitting = [n for n in ARCHS.names() if ARCHS.get(n).info.get("signal", 2) == signal]
+                _fail("experiment.archs", a, f"architectures for {kinds[signal]}, as data set '{d}' holds "
+                      f"({', '.join(fitting)}); '{a}' takes {kinds[arch_signal(a)]}")
 
 
 def check_config(config: dict, root: Path | str = ".") -> None:
@@ -222,14 +240,18 @@ def check_config(config: dict, root: Path | str = ".") -> None:
 SEED_LIMIT = 2**43
 
 
-def split_sizes(dataset: str, val_fraction: float) -> dict | None:
+def split_sizes(dataset: str, data: dict | float) -> dict | None:
     """Images in the train, validation and test splits of a registered data set, from its registry info
-    (train_size, test_size), without loading it; None when the data set does not declare its sizes."""
+    (train_size, test_size: numbers, or functions of the `data` settings for a generated set), without
+    loading it; None when the data set does not declare its sizes. `data`: the data settings (or just
+    val_fraction)."""
+    data = data if isinstance(data, dict) else {"val_fraction": data}
     info = DATASETS.get(dataset).info
     if "train_size" not in info:
         return None
-    val = int(round(info["train_size"] * val_fraction))  # as infcop.data carves it
-    return {"train": info["train_size"] - val, "validation": val, "test": info.get("test_size")}
+    train, test = (v(data) if callable(v) else v for v in (info["train_size"], info.get("test_size")))
+    val = int(round(train * data["val_fraction"]))  # as infcop.data carves it
+    return {"train": train - val, "validation": val, "test": test}
 
 
 def check_split_sizes(dataset: str, sizes: dict, settings: dict) -> None:
@@ -281,7 +303,7 @@ def check_sizes(config: dict) -> None:
                               f"(from {hi_from}); retraining always ends at max_epochs; allowed: min_epochs <= "
                               "max_epochs")
     for dataset in config["experiment"]["datasets"]:
-        sizes = split_sizes(dataset, config["data"]["val_fraction"])
+        sizes = split_sizes(dataset, config["data"])
         if sizes is not None:
             check_split_sizes(dataset, sizes, settings_of(config))
 

@@ -23,7 +23,7 @@ DIGITS_SIZE = 1797
 
 @dataclass
 class Split:
-    x: "torch.Tensor"  # float32, (N, C, H, W), normalised
+    x: "torch.Tensor"  # float32, (N, C, H, W) images or (N, C, L) 1-D signals, normalised
     y: "torch.Tensor"  # int64, (N,)
 
     def __len__(self) -> int:
@@ -49,7 +49,13 @@ class Dataset:
 
     @property
     def image_size(self) -> int:
+        """The side of an image, or the length of a 1-D signal."""
         return self.train.x.shape[-1]
+
+    @property
+    def signal(self) -> int:
+        """2 for images, 1 for 1-D signals."""
+        return self.train.x.dim() - 2
 
     def to(self, device) -> "Dataset":
         return Dataset(self.name, self.train.to(device), self.val.to(device), self.test.to(device),
@@ -69,8 +75,9 @@ def _carve(x, y, fraction: float, seed: int):
 
 def _normalise(train_x, *others):
     # Per-channel statistics of the training images only: no information from val/test leaks in.
-    mean = train_x.mean(dim=(0, 2, 3), keepdim=True)
-    std = train_x.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    dims = (0, *range(2, train_x.dim()))  # all but the channel: images and 1-D signals alike
+    mean = train_x.mean(dim=dims, keepdim=True)
+    std = train_x.std(dim=dims, keepdim=True).clamp_min(1e-6)
     return [(t - mean) / std for t in (train_x, *others)]
 
 
@@ -139,12 +146,79 @@ def _torchvision(name: str, cls_name: str, data_dir: Path, download: bool):
     return out[0], out[1], out[2], out[3], num_classes, name.startswith("cifar"), digest.hexdigest()
 
 
+MNIST1D_DEFAULTS = {"num_samples": 5000, "seed": 42}  # the package's reference split: 4,000 / 1,000
+
+
+def mnist1d_sizes(num_samples: int) -> tuple[int, int]:
+    """(train, test) sizes the generator gives: whole samples per class, its train_split 0.8."""
+    n = num_samples // 10 * 10
+    return int(n * 0.8), n - int(n * 0.8)
+
+
+def mnist1d_arrays(num_samples: int, seed: int):
+    """MNIST-1D (Greydanus & Kobak 2024) made by the `mnist1d` package's own generator with its default
+    parameters but `num_samples` and `seed`: (x, y, x_test, y_test) as numpy arrays. Never its download."""
+    import random
+
+    import numpy as np
+
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError:
+        raise InfcopError("data set 'mnist1d' needs the mnist1d package (pip install mnist1d)") from None
+    args = get_dataset_args()
+    args.num_samples, args.seed = int(num_samples), int(seed)
+    state, py_state = np.random.get_state(), random.getstate()  # it seeds the global generators
+    try:
+        d = make_dataset(args)
+    finally:
+        np.random.set_state(state)
+        random.setstate(py_state)
+    return (d["x"].astype(np.float32), d["y"].astype(np.int64), d["x_test"].astype(np.float32),
+            d["y_test"].astype(np.int64))
+
+
+def _mnist1d(data_dir: Path, download=False, num_samples: int = 5000, seed: int = 42):
+    """MNIST-1D generated once per (num_samples, seed) and cached under data_dir/mnist1d (a .npz written
+    atomically); a cache that does not read back whole is made again."""
+    import numpy as np
+    import torch
+
+    from .checkpoints import atomic_write
+
+    path = Path(data_dir) / "mnist1d" / f"mnist1d-n{int(num_samples)}-seed{int(seed)}.npz"
+    arrays = None
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                arrays = tuple(f[k] for k in ("x", "y", "x_test", "y_test"))
+        except Exception:  # noqa: BLE001 - cut short or corrupt (zip, pickle-free npy, keys): generate again
+            arrays = None
+    if arrays is None:
+        arrays = mnist1d_arrays(num_samples, seed)
+        import io
+
+        buffer = io.BytesIO()
+        np.savez(buffer, **dict(zip(("x", "y", "x_test", "y_test"), arrays)))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, lambda f: f.write(buffer.getvalue()))
+        except OSError as exc:
+            raise InfcopError(f"data set 'mnist1d': cannot cache it under '{path.parent}' ({exc.strerror}); "
+                              "set data.data_dir to a writable folder") from None
+    x, y, sx, sy = (torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)
+    return x.unsqueeze(1), y, sx.unsqueeze(1), sy, 10, False
+
+
 # train_size / test_size: the images of the training split (before validation is carved from it) and of the
 # test split, so that every split and batch size is checked before any job loads data. A data set
 # registered without them (a plugin) skips those checks.
 _DIGITS_TEST = int(round(DIGITS_SIZE * DIGITS_TEST_FRACTION))  # as _carve rounds
 DATASETS.add("digits", _digits, bundled=True, label="digits (8x8)", train_size=DIGITS_SIZE - _DIGITS_TEST,
              test_size=_DIGITS_TEST)
+DATASETS.add("mnist1d", _mnist1d, bundled=True, generated=True, signal=1, label="MNIST-1D",
+             train_size=lambda data: mnist1d_sizes(data.get("num_samples", 5000))[0],
+             test_size=lambda data: mnist1d_sizes(data.get("num_samples", 5000))[1])
 for _name, _cls, _train in (("mnist", "MNIST", 60_000), ("fashion_mnist", "FashionMNIST", 60_000),
                             ("cifar10", "CIFAR10", 50_000), ("cifar100", "CIFAR100", 50_000)):
     DATASETS.add(_name, partial(_torchvision, _name, _cls), bundled=False, folder=_cls, label=_cls,
@@ -152,14 +226,20 @@ for _name, _cls, _train in (("mnist", "MNIST", 60_000), ("fashion_mnist", "Fashi
 
 
 def load_dataset(name: str, seed: int, val_fraction: float = 0.1, data_dir: str | Path = "data",
-                 download: bool = False) -> Dataset:
+                 download: bool = False, num_samples: int | None = None, data_seed: int | None = None) -> Dataset:
     """Train / validation / test splits of `name`; the validation split is carved from the training
-    data with `seed`, so it differs between seeds while the test split never does."""
+    data with `seed`, so it differs between seeds while the test split never does. A generated data set
+    (mnist1d) is made with `num_samples` and `data_seed` (its generator's seed, the same for every run)."""
     if name not in DATASETS:
         raise InfcopError(f"unknown dataset '{name}'; known: {', '.join(DATASETS.names())}")
     if not 0 < val_fraction < 1:
         raise InfcopError(f"data.val_fraction must be in (0, 1), got {val_fraction}")
-    loaded = DATASETS.get(name).obj(Path(data_dir), download)
+    entry = DATASETS.get(name)
+    generator = {}
+    if entry.info.get("generated"):
+        generator = {"num_samples": num_samples or MNIST1D_DEFAULTS["num_samples"],
+                     "seed": MNIST1D_DEFAULTS["seed"] if data_seed is None else data_seed}
+    loaded = entry.obj(Path(data_dir), download, **generator)
     tx, ty, sx, sy, k, aug = loaded[:6]
     content = loaded[6] if len(loaded) > 6 else tensors_hash(tx, ty, sx, sy)
     train, val = _carve(tx, ty, val_fraction, 1000 + seed)

@@ -41,7 +41,10 @@ class Flows:
 
 
 def _grid(x: torch.Tensor, max_positions: int) -> torch.Tensor:
-    """(N, C, H, W) -> (N * P, C): positions on a fixed grid of stride s, P <= max_positions."""
+    """(N, C, H, W) or (N, C, L) -> (N * P, C): positions on a fixed grid of stride s, P <= max_positions."""
+    if x.dim() == 3:  # a 1-D signal (Conv1d)
+        x = x[:, :, ::max(1, math.ceil(x.shape[-1] / max_positions))]
+        return x.permute(0, 2, 1).reshape(-1, x.shape[1])
     h, w = x.shape[-2:]
     stride = max(1, math.ceil(math.sqrt(h * w / max_positions)))
     x = x[:, :, ::stride, ::stride]
@@ -55,11 +58,13 @@ def _spatial_mean(x: torch.Tensor) -> torch.Tensor:
 def _pair_positions(a: torch.Tensor, b: torch.Tensor, max_positions: int):
     """Paired samples of two consecutive layers with positions as samples: the finer map is average-pooled
     to the coarser one's grid; a linear layer has no positions, so a pair with one uses spatial means."""
-    if a.dim() != 4 or b.dim() != 4:
+    if a.dim() != b.dim() or a.dim() not in (3, 4):
         return _spatial_mean(a), _spatial_mean(b)
-    size = (min(a.shape[-2], b.shape[-2]), min(a.shape[-1], b.shape[-1]))
-    a = nn.functional.adaptive_avg_pool2d(a, size) if a.shape[-2:] != size else a
-    b = nn.functional.adaptive_avg_pool2d(b, size) if b.shape[-2:] != size else b
+    spatial = a.dim() - 2
+    size = tuple(min(x, y) for x, y in zip(a.shape[2:], b.shape[2:]))
+    pool = nn.functional.adaptive_avg_pool1d if spatial == 1 else nn.functional.adaptive_avg_pool2d
+    a = pool(a, size) if tuple(a.shape[2:]) != size else a
+    b = pool(b, size) if tuple(b.shape[2:]) != size else b
     return _grid(a, max_positions), _grid(b, max_positions)
 
 
@@ -144,7 +149,7 @@ class _CKAStats:
 def _views(out: torch.Tensor, max_positions: int, grid: bool = True) -> tuple:
     """(spatial means, positions on the grid or None) of one layer's output, as float32."""
     out = out.float()
-    return _spatial_mean(out), ((_grid(out, max_positions) if out.dim() == 4 else out) if grid else None)
+    return _spatial_mean(out), ((_grid(out, max_positions) if out.dim() in (3, 4) else out) if grid else None)
 
 
 class _ReferenceActivations:

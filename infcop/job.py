@@ -38,7 +38,8 @@ class Env:
         self.device = pick_device(tr["device"])
         configure_backend(self.device, tr["deterministic"], threads)
         d = settings["data"]
-        self.data = load_dataset(run.dataset, run.seed, d["val_fraction"], d["data_dir"], d["download"]).to(self.device)
+        self.data = load_dataset(run.dataset, run.seed, d["val_fraction"], d["data_dir"], d["download"],
+                                 d["num_samples"], d["seed"]).to(self.device)
         self.probe = probe_split(self.data.train, self.fl["probe_size"], run.seed)
         self.autocast = autocast_for(self.device, tr["precision"])
 

@@ -1,4 +1,4 @@
-"""Explicit pruning masks: one boolean tensor per prunable weight (Conv2d/Linear weights only)."""
+"""Explicit pruning masks: one boolean tensor per prunable weight (Conv1d/Conv2d/Linear weights only)."""
 from __future__ import annotations
 
 import torch
@@ -10,7 +10,7 @@ Masks = dict  # parameter name -> bool tensor of the weight's shape
 def prunable(model: nn.Module) -> dict[str, nn.Parameter]:
     """Conv and Linear weights by parameter name; biases and norm layers are never pruned."""
     return {f"{n}.weight" if n else "weight": m.weight for n, m in model.named_modules()
-            if isinstance(m, (nn.Conv2d, nn.Linear))}
+            if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))}
 
 
 def full_masks(model: nn.Module) -> Masks:

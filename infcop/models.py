@@ -15,6 +15,7 @@ def _nets():
     return nets
 
 
+# signal: 2 for images (N, C, H, W), 1 for 1-D signals (N, C, L); a data set declares the same key
 ARCHS.add("mlp", lambda c, k, s: _nets().MLP(c, k, s), label="MLP 256-128")
 ARCHS.add("lenet5", lambda c, k, s: _nets().LeNet5(c, k, s), label="LeNet-5")
 ARCHS.add("small_cnn", lambda c, k, s: _nets().SmallCNN(c, k, s), label="small CNN")
@@ -23,6 +24,14 @@ ARCHS.add("vgg16", lambda c, k, s: _nets().VGG(_nets().VGG_CFG["vgg16"], c, k, s
 ARCHS.add("resnet20", lambda c, k, s: _nets().ResNet([16, 32, 64], [3, 3, 3], c, k, s), label="ResNet-20")
 ARCHS.add("resnet18", lambda c, k, s: _nets().ResNet([64, 128, 256, 512], [2, 2, 2, 2], c, k, s),
           label="ResNet-18 (CIFAR stem)")
+# The MNIST-1D paper's networks (Greydanus & Kobak 2024), for 1-D signals
+ARCHS.add("mnist1d_cnn", lambda c, k, s: _nets().ConvBase1d(c, k, s), label="1-D CNN (3 conv x 25)", signal=1)
+ARCHS.add("mnist1d_mlp", lambda c, k, s: _nets().MLP1d(c, k, s), label="1-D MLP 100-100", signal=1)
+
+
+def arch_signal(name: str) -> int:
+    """2 for a network of images, 1 for one of 1-D signals (torchvision models take images)."""
+    return ARCHS.get(name).info.get("signal", 2) if name in ARCHS else 2
 
 
 def allowed_archs() -> str:
@@ -64,10 +73,10 @@ def build_model(name: str, in_channels: int, num_classes: int, image_size: int):
 
 
 def flow_layers(model) -> list:
-    """The Conv2d/Linear layers whose activations define the flows, in forward order (registration
+    """The Conv1d/Conv2d/Linear layers whose activations define the flows, in forward order (registration
     order), ResNet shortcut convs excluded."""
     from torch import nn
 
     return [(n, m) for n, m in model.named_modules()
-            if isinstance(m, (nn.Conv2d, nn.Linear)) and "shortcut" not in n.split(".")
+            if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)) and "shortcut" not in n.split(".")
             and "downsample" not in n.split(".")]

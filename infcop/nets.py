@@ -115,3 +115,35 @@ class ResNet(nn.Module):
     def forward(self, x):
         x = torch.relu(self.bn1(self.conv1(x)))
         return self.fc(self.pool(self.layers(x)).flatten(1))
+
+
+class ConvBase1d(nn.Module):
+    """The MNIST-1D paper's CNN (its `ConvBase`): three 1-D convs of 25 channels (kernel 5 / 3 / 3, stride 2,
+    padding 1) with ReLU, then a linear head on the flattened features (25 x 5 = 125 for length 40)."""
+
+    def __init__(self, in_channels, num_classes, length, channels: int = 25):
+        super().__init__()
+        self.conv1 = nn.Conv1d(in_channels, channels, 5, stride=2, padding=1)
+        self.conv2 = nn.Conv1d(channels, channels, 3, stride=2, padding=1)
+        self.conv3 = nn.Conv1d(channels, channels, 3, stride=2, padding=1)
+        with torch.no_grad():
+            d = self._features(torch.zeros(1, in_channels, length)).shape[1]
+        self.linear = nn.Linear(d, num_classes)
+
+    def _features(self, x):
+        return self.conv3(self.conv2(self.conv1(x).relu()).relu()).relu().flatten(1)
+
+    def forward(self, x):
+        return self.linear(self._features(x))
+
+
+class MLP1d(nn.Module):
+    """The MNIST-1D paper's MLP: two hidden layers of 100 units with ReLU."""
+
+    def __init__(self, in_channels, num_classes, length, hidden: int = 100):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(in_channels * length, hidden), nn.Linear(hidden, hidden)
+        self.fc3 = nn.Linear(hidden, num_classes)
+
+    def forward(self, x):
+        return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x.flatten(1))))))

@@ -91,16 +91,25 @@ def _stops(iterations, methods, criteria=None) -> list[str]:
     return lines + [""]
 
 
-def summary_markdown(summary, iterations, methods, criteria=None) -> str:
+def resolution_lines(test_sizes: dict | None) -> list[str]:
+    """What a test accuracy can resolve: the test split's size and the value of one image, per data set."""
+    if not test_sizes:
+        return []
+    return ["**Resolution.** " + "; ".join(
+        f"{ds}: {n:,} test images, so one image is {100 / n:.3g} pp of test accuracy" for ds, n in test_sizes.items())
+        + ". A difference smaller than one image is no difference.", ""]
+
+
+def summary_markdown(summary, iterations, methods, criteria=None, test_sizes: dict | None = None) -> str:
     """`criteria` (criteria.csv: every criterion's verdict at every epoch) adds how often each criterion
-    held at epoch 0."""
+    held at epoch 0; `test_sizes` (data set -> test images) the resolution of every accuracy."""
     head = ["# Summary", "",
             "Methods are compared at matched sparsity: at remaining-weight levels that every compared run "
             "reached, each run's curve interpolated on log remaining weights. Costs are the cumulative "
             "retraining up to that level; flow seconds are charged only to methods whose stop criteria need "
             "flows. Mean ± standard deviation over seeds. A method lies *above* / *below* the fixed-budget "
             "controls when the 95% interval of its seed-paired accuracy difference to the control curve, at "
-            "its own cost, is above / below zero; *on* otherwise.", ""]
+            "its own cost, is above / below zero; *on* otherwise.", "", *resolution_lines(test_sizes)]
     if summary.empty:
         return "\n".join(head + ["No comparable runs.", ""])
     body = []

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 from . import InfcopError
+from .data import DATASETS
 from . import layout as L
 from .checkpoints import load_json, save_text
 
@@ -170,4 +171,11 @@ def write_tables(runs: list, methods: dict, settings: dict, out_dir) -> None:
     _csv(pd.DataFrame(tickets), out / "tickets.csv")
     _csv(frontier, out / "frontier.csv")
     _csv(summary, out / "summary.csv")
-    save_text(summary_markdown(summary, iterations, methods_df, criteria), out / "summary.md")
+    from .config import split_sizes
+
+    test_sizes = {}
+    for ds in sorted(set(iterations["dataset"])):
+        sizes = split_sizes(ds, settings["data"]) if ds in DATASETS else None
+        if sizes is not None and sizes.get("test"):
+            test_sizes[ds] = sizes["test"]
+    save_text(summary_markdown(summary, iterations, methods_df, criteria, test_sizes), out / "summary.md")

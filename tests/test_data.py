@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -100,3 +101,55 @@ def test_probe_is_a_fixed_subset_of_train():
     p1, p2 = probe_split(d.train, 50, 0), probe_split(d.train, 50, 0)
     assert len(p1) == 50 and torch.equal(p1.x, p2.x)
     assert len(probe_split(d.train, 10_000, 0)) == len(d.train)
+
+
+# ------------------------------------------------------------------------- MNIST-1D, generated offline
+
+def test_mnist1d_reference_split_is_generated_balanced_deterministic_and_cached(tmp_path):
+    import numpy as np
+
+    from infcop.data import mnist1d_arrays
+
+    x, y, sx, sy = mnist1d_arrays(5000, 42)  # the package's reference: 4,000 / 1,000 signals of 40 samples
+    assert x.shape == (4000, 40) and sx.shape == (1000, 40) and x.dtype == np.float32
+    assert np.bincount(np.concatenate([y, sy]), minlength=10).tolist() == [500] * 10
+    again = mnist1d_arrays(5000, 42)
+    assert all(np.array_equal(a, b) for a, b in zip((x, y, sx, sy), again))
+    assert not np.array_equal(mnist1d_arrays(5000, 43)[0], x)  # the generator's seed matters
+    d = load_dataset("mnist1d", seed=0, data_dir=tmp_path, val_fraction=0.25)
+    assert d.train.x.shape == (3000, 1, 40) and len(d.val) == 1000 and len(d.test) == 1000 and d.signal == 1
+    cache = tmp_path / "mnist1d" / "mnist1d-n5000-seed42.npz"
+    assert cache.is_file()
+    assert load_dataset("mnist1d", seed=0, data_dir=tmp_path, val_fraction=0.25).content_hash == d.content_hash
+    cache.write_bytes(cache.read_bytes()[:100])  # cut short: made again, same data
+    assert load_dataset("mnist1d", seed=0, data_dir=tmp_path, val_fraction=0.25).content_hash == d.content_hash
+    other = load_dataset("mnist1d", seed=0, data_dir=tmp_path, val_fraction=0.25, num_samples=600)
+    assert len(other.test) == 120 and other.content_hash != d.content_hash
+
+
+def test_mnist1d_sizes_are_declared_before_loading_and_archs_must_take_1d_signals():
+    from infcop.config import check_config, split_sizes, with_defaults
+
+    assert split_sizes("mnist1d", {"val_fraction": 0.15, "num_samples": 25000}) == {
+        "train": 17000, "validation": 3000, "test": 5000}
+    cfg = with_defaults({"experiment": {"datasets": ["mnist1d"], "archs": ["small_cnn"]}})
+    with pytest.raises(InfcopError, match="architectures for 1-D signals.*mnist1d_cnn, mnist1d_mlp"):
+        check_config(cfg)
+    cfg = with_defaults({"experiment": {"datasets": ["digits"], "archs": ["mnist1d_cnn"]}})
+    with pytest.raises(InfcopError, match="architectures for images"):
+        check_config(cfg)
+    check_config(with_defaults({"experiment": {"datasets": ["mnist1d"], "archs": ["mnist1d_cnn", "mnist1d_mlp"]}}))
+
+
+@pytest.mark.parametrize("arch", ["mnist1d_cnn", "mnist1d_mlp"])
+def test_dense_training_on_mnist1d_with_each_1d_network(tmp_path, arch):
+    from conftest import fast_settings
+    from infcop import steps
+
+    settings = fast_settings()
+    settings["dense"]["epochs"] = 4
+    settings["data"].update(data_dir=str(tmp_path / "data"), num_samples=600)
+    m = steps.train_dense("mnist1d", arch, 0, settings, tmp_path / "dense")
+    losses = [e["train_loss"] for e in m["epochs"]]
+    assert losses[-1] < losses[0] and len(m["layers"]) == (4 if arch == "mnist1d_cnn" else 3)
+    assert all(np.isfinite(v) for v in m["cka"]) and m["cka"] == pytest.approx([1.0] * len(m["layers"]))

@@ -143,3 +143,86 @@ def test_noise_floor_is_the_quantile_of_half_split_distances_over_sqrt2():
     big = _probe(160)
     big_floor = noise_floors(model, big, measure_flows(model, big, 32, positions=True), 32, resamples=6, seed=3)
     assert big_floor["signed_mean"] < noise_floors(model, probe, full, 16, resamples=6, seed=3)["signed_mean"]
+
+
+# ----------------------------------------------------------------------- the same measures on 1-D nets
+
+class Convs1d(nn.Module):
+    """Two 1-D convs at different lengths, then a linear layer (as the MNIST-1D CNN is built)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv1d(2, 4, 3, padding=1)
+        self.c2 = nn.Conv1d(4, 5, 3, padding=1, stride=2)
+        self.fc = nn.Linear(5 * 6, 3)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.c2(torch.relu(self.c1(x)))).flatten(1))
+
+
+def _probe1d(n=48):
+    g = torch.Generator().manual_seed(1)
+    return Split(torch.randn(n, 2, 12, generator=g), torch.randint(0, 3, (n,), generator=g))
+
+
+def _acts1d(model, x):
+    with torch.no_grad():
+        a = model.c1(x)
+        b = model.c2(torch.relu(a))
+        return a, b, model.fc(torch.relu(b).flatten(1))
+
+
+def test_connectivity_of_a_1d_net_is_the_pearson_correlation_of_length_means():
+    torch.manual_seed(0)
+    model, probe = Convs1d(), _probe1d()
+    f = measure_flows(model, probe, batch_size=7)
+    a, b, c = _acts1d(model, probe.x)
+    means = [a.mean(dim=2), b.mean(dim=2), c]
+    for i in range(2):
+        r = _corr(means[i], means[i + 1])
+        assert f.connectivity[i] == pytest.approx(float(r.mean()), abs=1e-5)
+        assert f.abs_connectivity[i] == pytest.approx(float(np.abs(r).mean()), abs=1e-5)
+
+
+def test_positions_of_a_1d_net_pair_on_the_shorter_length():
+    torch.manual_seed(0)
+    model, probe = Convs1d(), _probe1d()
+    f = measure_flows(model, probe, batch_size=10, positions=True, max_positions=16)
+    a, b, _ = _acts1d(model, probe.x)
+    pooled = nn.functional.adaptive_avg_pool1d(a, 6)  # c1 (12) pooled to c2's 6 positions
+    r = _corr(pooled.permute(0, 2, 1).reshape(-1, 4), b.permute(0, 2, 1).reshape(-1, 5))
+    assert f.positions["connectivity"][0] == pytest.approx(float(r.mean()), abs=1e-5)
+    assert f.positions["connectivity"][1] == pytest.approx(f.connectivity[1], abs=1e-9)
+
+
+def test_cka_of_a_1d_net_equals_the_sample_space_formula_and_is_one_to_itself():
+    torch.manual_seed(0)
+    model, other, probe = Convs1d(), Convs1d(), _probe1d(24)
+    f = measure_flows(model, probe, batch_size=5, reference=other, max_positions=4)
+    mine, ref = _acts1d(model, probe.x), _acts1d(other, probe.x)
+    for i in range(3):
+        x, y = mine[i], ref[i]
+        if x.dim() == 3:
+            stride = max(1, math.ceil(x.shape[-1] / 4))
+            x = x[:, :, ::stride].permute(0, 2, 1).reshape(-1, x.shape[1])
+            y = y[:, :, ::stride].permute(0, 2, 1).reshape(-1, y.shape[1])
+        assert f.cka[i] == pytest.approx(_linear_cka_sample_space(x, y), abs=1e-6)
+    assert measure_flows(model, probe, reference=model).cka == pytest.approx([1.0, 1.0, 1.0], abs=1e-9)
+
+
+def test_gradient_flow_and_masks_of_a_1d_net():
+    from infcop.masks import MaskEnforcer, full_masks
+
+    torch.manual_seed(0)
+    model, probe = Convs1d(), _probe1d()
+    masks = full_masks(model)
+    assert set(masks) == {"c1.weight", "c2.weight", "fc.weight"}  # Conv1d weights are prunable
+    masks["c2.weight"][:, :2] = False
+    MaskEnforcer(model, masks).apply_weights()
+    assert float(model.c2.weight.detach()[:, :2].abs().sum()) == 0.0
+    f = measure_flows(model, probe, batch_size=16, masks=masks)
+    model.zero_grad()
+    nn.functional.cross_entropy(model(probe.x), probe.y).backward()
+    want = [model.c1.weight.grad.abs().mean(), model.c2.weight.grad[masks["c2.weight"]].abs().mean(),
+            model.fc.weight.grad.abs().mean()]
+    assert f.gradflow == pytest.approx([float(w) for w in want], rel=1e-5)

@@ -33,3 +33,33 @@ def test_flow_layers_skip_resnet_shortcuts_and_keep_forward_order():
     assert not any("shortcut" in n for n in names)
     assert len(names) == 1 + 9 * 2 + 1
     assert set(ARCHS.names()) >= {"mlp", "lenet5", "small_cnn", "vgg11", "vgg16", "resnet20", "resnet18"}
+
+
+# ------------------------------------------------------------------------------ networks for 1-D signals
+
+def test_the_mnist1d_papers_networks_take_1d_signals():
+    cnn, mlp = build_model("mnist1d_cnn", 1, 10, 40), build_model("mnist1d_mlp", 1, 10, 40)
+    x = torch.zeros(3, 1, 40)
+    assert cnn(x).shape == (3, 10) and mlp(x).shape == (3, 10)
+    # the paper's ConvBase: 25 channels, 125 flattened features for length 40; its MLP: 100-100
+    assert cnn.linear.in_features == 125 and [n for n, _ in flow_layers(cnn)] == ["conv1", "conv2", "conv3", "linear"]
+    assert sum(p.numel() for p in cnn.parameters()) == (25 * 5 + 25) + 2 * (25 * 25 * 3 + 25) + (125 * 10 + 10)
+    assert [m.out_features for m in (mlp.fc1, mlp.fc2, mlp.fc3)] == [100, 100, 10]
+
+
+def test_macs_are_counted_from_the_model_as_by_hand():
+    from infcop.flops import layer_macs, pruned_macs
+    from infcop.masks import full_masks
+
+    cnn = build_model("mnist1d_cnn", 1, 10, 40)
+    # lengths 40 -> 19 -> 10 -> 5; per output: in_channels x kernel
+    assert layer_macs(cnn, (1, 40)) == {"conv1.weight": 19 * 25 * 5, "conv2.weight": 10 * 25 * 25 * 3,
+                                        "conv3.weight": 5 * 25 * 25 * 3, "linear.weight": 125 * 10}
+    small = build_model("small_cnn", 1, 10, 8)  # 8x8 -> 8x8 (32) -> 8x8 (64) -> pool 4x4 -> 128 -> 10
+    dense = layer_macs(small, (1, 8, 8))
+    assert dense == {"features.0.weight": 64 * 32 * 9, "features.2.weight": 64 * 64 * 32 * 9,
+                     "classifier.0.weight": 1024 * 128, "classifier.2.weight": 128 * 10}
+    masks = full_masks(small)
+    assert pruned_macs(dense, masks) == sum(dense.values())
+    masks["features.2.weight"][:32] = False  # half of one layer pruned: half its MACs
+    assert pruned_macs(dense, masks) == sum(dense.values()) - 64 * 64 * 32 * 9 // 2

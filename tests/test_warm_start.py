@@ -132,9 +132,12 @@ def _send(address, payload: bytes | None, fds=(0, 1, 2), header: bytes | None = 
         s.settimeout(timeout)
         s.connect(address)
         head = header if header is not None else struct.pack("!I", len(payload or b""))
-        socket.send_fds(s, [head], list(fds)) if fds else s.sendall(head)
-        if payload:
-            s.sendall(payload)
+        try:
+            socket.send_fds(s, [head], list(fds)) if fds else s.sendall(head)
+            if payload:
+                s.sendall(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before the whole request was read: its reply may still be there
         try:
             return s.recv(9)
         except ConnectionResetError:
