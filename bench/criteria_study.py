@@ -94,7 +94,7 @@ def analyse(results: Path) -> dict:
 
     tables = results / "tables"
     epochs = pd.read_csv(tables / "epochs.csv")
-    summary = pd.read_csv(tables / "summary.csv")
+    summary = pd.read_csv(tables / "summary.csv", keep_default_na=False, na_values=[""])  # "n/a" is a verdict
     report: dict = {"replay": [], "distances": [], "frontier": []}
     for regime in REGIMES:
         trajs = trajectories(results, epochs, regime)
@@ -124,9 +124,11 @@ def analyse(results: Path) -> dict:
         for r in deepest.itertuples():
             report["frontier"].append({
                 "regime": regime, "method": r.method[len(regime) + 1:], "level": r.level_label,
-                "epochs": r.epochs_mean, "epochs_std": r.epochs_std, "test_accuracy": r.test_accuracy_mean,
-                "test_accuracy_std": r.test_accuracy_std, "verdict": r.frontier_verdict,
-                "delta": r.frontier_delta, "lo": r.frontier_ci_lo, "hi": r.frontier_ci_hi})
+                "epochs": r.epochs_mean, "epochs_std": r.epochs_std, "cost": r.cost_epoch_equivalents_mean,
+                "test_accuracy": r.test_accuracy_mean, "test_accuracy_std": r.test_accuracy_std,
+                "verdict": r.verdict, "delta": r.delta, "lo": r.delta_lo, "hi": r.delta_hi,
+                "margin_pp": r.margin_pp, "seeds_needed": r.seeds_needed,
+                "identical_to": r.identical_to if isinstance(r.identical_to, str) else ""})
     return report
 
 
@@ -147,20 +149,26 @@ def print_report(rep: dict) -> list[str]:
                 print(f"  {r['measure']:<12}{r['epoch0_median']:>10.4g}{r['final_median']:>10.4g}"
                       f"{r['final_over_epoch0_median']:>8.2f}x{100 * r['share_final_below_epoch0']:>6.0f}%"
                       f"{r['spearman_median']:>8.2f}{100 * r['spearman_share_negative']:>6.0f}%")
-        print("(d) against the fixed-budget controls at the deepest common level")
+        print("(d) against the fixed-budget controls at the deepest common level, at the full cost (epoch-eq.)")
         for r in rep["frontier"]:
             if r["regime"] == regime:
                 ci = "" if r["verdict"] == "control" else \
                     f"  Δ {100 * r['delta']:+.2f} pp [{100 * r['lo']:+.2f}, {100 * r['hi']:+.2f}]"
-                print(f"  {r['method']:<14}{r['level']:>7}{r['epochs']:>7.1f} ep{100 * r['test_accuracy']:>8.2f}%  "
-                      f"{r['verdict']}{ci}")
+                print(f"  {r['method']:<14}{r['level']:>7}{r['cost']:>7.1f} eq{100 * r['test_accuracy']:>8.2f}%  "
+                      f"{r['verdict']}{ci}{'  = ' + r['identical_to'] if r['identical_to'] else ''}")
     for r in rep["frontier"]:
         if r["verdict"] not in ("control",):
+            extra = ""
+            if r["verdict"] == "inconclusive":
+                n = r["seeds_needed"]
+                extra = f"; ≈{int(n)} seeds would resolve it" if n == n and n is not None else ""
+            if r["identical_to"]:
+                extra += f"; identical to {r['identical_to'][len(r['regime']) + 1:]}"
             lines.append(result(f"criteria_{r['regime']}_{r['method']}",
-                                f"{r['verdict']} the fixed-budget curve at {r['level']} weights: {r['epochs']:.1f} "
-                                f"epochs, accuracy {100 * r['test_accuracy']:.2f}%, "
-                                f"Δ {100 * r['delta']:+.2f} pp [{100 * r['lo']:+.2f}, {100 * r['hi']:+.2f}]"
-                                if r["verdict"] != "n/a" else f"n/a at {r['level']} weights ({r['epochs']:.1f} epochs)"))
+                                f"{r['verdict']} at {r['level']} weights (margin {r['margin_pp']:.2g} pp): "
+                                f"{r['cost']:.1f} epoch-eq., accuracy {100 * r['test_accuracy']:.2f}%, "
+                                f"Δ {100 * r['delta']:+.2f} pp [{100 * r['lo']:+.2f}, {100 * r['hi']:+.2f}]{extra}"
+                                if r["verdict"] != "n/a" else f"n/a at {r['level']} weights ({r['cost']:.1f} epoch-eq.)"))
     return lines
 
 

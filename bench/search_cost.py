@@ -1,6 +1,6 @@
 """Search cost at matched sparsity, against the fixed-budget controls: the default experiment (config.yaml:
-digits, small_cnn, 3 seeds, the study's methods, early stopping, the calibrated presets and the controls
-retrained exactly 0, 1, 2, 3, 5 and 10 epochs per iteration), run end to end in a scratch copy of the
+MNIST-1D, mnist1d_cnn, 3 seeds, the study's methods, early stopping, the calibrated preset and the controls
+retrained exactly 0, 1, 2, 3, 4, 5, 7 and 10 epochs per iteration), run end to end in a scratch copy of the
 workflow, read from its results/tables/summary.csv.
 
 Two questions, answered from the same run:
@@ -33,29 +33,27 @@ def main() -> int:
     import pandas as pd
 
     tables = run_dir / "results" / "tables"
-    summary = pd.read_csv(tables / "summary.csv")
+    summary = pd.read_csv(tables / "summary.csv", keep_default_na=False, na_values=[""])  # "n/a" is a verdict
     print((tables / "summary.md").read_text())
+    dataset = summary["dataset"].iloc[0]
     common = summary[summary["common_to_all_methods"]]
     common = common[common["level"] == common["level"].min()]
     for r in common.itertuples():
         if r.method == "lth":
             continue
-        epochs = (f"{r.epochs_mean:.1f} epochs ({r.speedup_epochs_vs_lth:.2f}x fewer than lth, "
-                  f"{r.speedup_epochs_vs_sap:.2f}x fewer than sap)" if r.epochs_mean > 0 else
-                  "0 epochs (no retraining: no epoch ratio)")
-        print(result(f"search_digits_{r.method}_at_{r.level_label}",
-                     f"{epochs}, {r.speedup_seconds_vs_lth:.2f}x less time than lth, "
+        stop = ("—" if r.stop_rule_speedup != r.stop_rule_speedup else
+                f"{r.stop_rule_speedup:.2g}x [{r.stop_rule_speedup_min:.2g}-{r.stop_rule_speedup_max:.2g}] cheaper "
+                f"than {r.speedup_reference} (the stop rule's share)")
+        print(result(f"search_{dataset}_{r.method}_at_{r.level_label}",
+                     f"{r.cost_epoch_equivalents_mean:.1f} epoch-equivalents ({r.epochs_mean:.1f} epochs), {stop}, "
                      f"test accuracy {100 * r.test_accuracy_mean:.2f} ± {100 * r.test_accuracy_std:.2f}%"))
-    for group, g in summary.groupby("control_group"):
-        g = g[g["level"] == g["level"].min()]
-        for r in g[~g["frontier_verdict"].isin(["control"])].itertuples():
-            if r.frontier_verdict == "n/a":
-                continue
-            print(result(f"frontier_digits_{r.method}",
-                         f"{r.frontier_verdict} the fixed-budget curve at {r.level_label} weights: "
-                         f"{r.epochs_mean:.1f} epochs, accuracy {100 * r.test_accuracy_mean:.2f}%, "
-                         f"Δ {100 * r.frontier_delta:+.2f} pp [{100 * r.frontier_ci_lo:+.2f}, "
-                         f"{100 * r.frontier_ci_hi:+.2f}]"))
+    for _, g in summary.groupby("control_group"):
+        for r in g[~g["verdict"].isin(["control", "n/a"])].sort_values("level", ascending=False).itertuples():
+            extra = f" ({r.note})" if isinstance(r.note, str) and r.note else ""
+            print(result(f"frontier_{dataset}_{r.method}_at_{r.level_label}",
+                         f"{r.verdict} (margin {r.margin_pp:.2g} pp): {r.cost_epoch_equivalents_mean:.1f} epoch-eq., "
+                         f"accuracy {100 * r.test_accuracy_mean:.2f}%, Δ {100 * r.delta:+.2f} pp "
+                         f"[{100 * r.delta_lo:+.2f}, {100 * r.delta_hi:+.2f}]{extra}"))
     return 0
 
 

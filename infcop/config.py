@@ -74,6 +74,11 @@ SETTINGS = {
               Param("max_positions", "integer", 16, lo=1, help="conv positions per image (CKA, positions mode)"),
               Param("noise_resamples", "integer", 20, lo=2, help="probe half-splits for the noise floors"),
               Param("noise_quantile", "number", 0.95, lo=0, hi=1, lo_open=True)),
+    # How the tables judge (never what is trained): the equivalence margin of every verdict, never below
+    # one test image.
+    "compare": (Param("margin_pp", "number", 0.5, lo=0,
+                      help="accuracy differences (pp) within +-margin count as equivalent; the margin used is "
+                           "the larger of this and one test image"),),
 }
 SETTING_SECTIONS = tuple(SETTINGS)
 # Keys a method preset may have besides pruner and stop: each overrides the run-wide value for it.

@@ -111,12 +111,13 @@ def stage_settings(settings: dict, stage: str, preset: dict | None = None) -> di
     """What can change the numbers of one stage ('dense', 'iteration', 'ticket', 'evaluate' or 'tables'),
     from the run-wide settings and the method's preset (every preset, for 'tables'). Descriptions are
     labels: they never enter."""
-    s = {sec: _without(v, NOT_RESULT_DEFINING.get(sec, ())) for sec, v in settings.items()}
+    s = {sec: _without(v, NOT_RESULT_DEFINING.get(sec, ())) for sec, v in settings.items() if sec != "compare"}
     if stage == "dense":
         return {**s, "training": _without(s["training"], RETRAINING_ONLY)}
     if stage == "tables":  # preset = every method's preset: the methods table and the comparisons
         return {"methods": {m: _without(p, ("description",)) for m, p in preset.items()},
-                "training": {k: s["training"][k] for k in ("max_epochs", "min_epochs")}}
+                "training": {k: s["training"][k] for k in ("max_epochs", "min_epochs")},
+                "compare": settings.get("compare", {}), "data": s["data"]}  # the margin; the test split's size
     if stage not in ("iteration", "ticket", "evaluate"):  # evaluate also exports the ticket
         raise ValueError(f"unknown stage '{stage}'")
     if stage == "iteration":

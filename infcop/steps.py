@@ -25,6 +25,7 @@ from .models import build_model
 from .pruners import prune
 from .stopping import criteria_of, needs_flows
 from .tables import ITERATION_COLUMNS, LAYER_COLUMNS, csv_text, layer_rows
+from .flops import layer_macs, pruned_macs
 from .flows import noise_floors
 from .training import Reference, Schedule, accuracy, prepare_model, retrain
 
@@ -70,6 +71,7 @@ def train_dense(dataset: str, arch: str, seed: int, settings: dict, out_dir, thr
     model.load_state_dict(best["state"])  # model selection on the validation split
     t0 = time.perf_counter()
     f = env.flows(model, reference=model, masks=masks, positions=True)
+    t1 = time.perf_counter()
     fl = env.fl
     floors = noise_floors(model, env.probe, f, fl["batch_size"], masks, env.autocast, fl["distance"],
                           fl["noise_resamples"], fl["noise_quantile"], seed, fl["max_positions"])
@@ -78,7 +80,8 @@ def train_dense(dataset: str, arch: str, seed: int, settings: dict, out_dir, thr
                "epochs_trained": len(history), "remaining_weights": 1.0, "layers": f.layers, "pairs": f.pairs,
                **f.vectors(), "noise_floor": floors, "content_hash": env.data.content_hash,
                "train_seconds": _summed(history, "train_seconds"),
-               "flow_seconds": time.perf_counter() - t0, "stop_reason": "dense", "device": str(env.device),
+               "flow_seconds": t1 - t0, "noise_floor_seconds": time.perf_counter() - t1,  # charged to `auto` methods
+               "stop_reason": "dense", "device": str(env.device),
                "epochs": history}
     save_torch(model_record(model, masks, meta), out / L.MODEL)
     save_json(metrics, out / L.METRICS)
@@ -232,6 +235,7 @@ def evaluate(dataset: str, arch: str, seed: int, method_name: str, settings: dic
     dense_metrics = load_json(dense_dir / L.METRICS)
     reference, _ = env.load(load_model_file(dense_dir / L.MODEL, dataset, arch))
     rows, layer_out = [], []
+    dense_macs = layer_macs(reference, tuple(env.data.train.x.shape[1:]))
     for it_dir in [dense_dir] + [Path(d) for d in iteration_dirs]:
         metrics = dense_metrics if it_dir == dense_dir else load_json(it_dir / L.METRICS)
         model, masks = env.load(load_model_file(it_dir / L.MODEL, dataset, arch))
@@ -241,8 +245,10 @@ def evaluate(dataset: str, arch: str, seed: int, method_name: str, settings: dic
         rows.append({**base, "remaining_weights": remaining_fraction(masks),
                      "test_accuracy": accuracy(model, env.data.test, autocast=env.autocast),
                      **{k: metrics.get(k) for k in ("val_accuracy", "epochs_trained", "stop_reason", "train_seconds",
-                                                    "flow_seconds", "epoch0_val_accuracy", "stopped_early_vs_accuracy")},
-                     "flows_charged": bool(metrics.get("flows_charged", False))})
+                                                    "flow_seconds", "noise_floor_seconds", "epoch0_val_accuracy",
+                                                    "stopped_early_vs_accuracy")},
+                     "flows_charged": bool(metrics.get("flows_charged", False)),
+                     "macs": pruned_macs(dense_macs, masks), "dense_macs": sum(dense_macs.values())})
         layer_out += layer_rows(base, f.layers, f.pairs, f.vectors())
         kill_point("evaluate", out)
     save_text(csv_text(layer_out, LAYER_COLUMNS), out / L.LAYERS)

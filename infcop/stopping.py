@@ -83,9 +83,15 @@ def check_threshold(params: dict, key_: str) -> None:
 class FlowCriterion(Criterion):
     """A flow measure's distance to the dense network, against one threshold form: `epsilon` (absolute,
     the study's), `epsilon: auto` (the dense network's own noise floor for that measure), `recover: a`
-    (a x the distance at epoch 0) or `patience: P` (no improvement beyond `tol` for P epochs)."""
+    (a x the distance at epoch 0) or `patience: P` (no improvement beyond `tol` for P epochs).
+
+    `recover` and `patience` compare the distance with itself, so on noise they fire anyway: they are
+    *armed* only once the distance has been above the measure's noise floor in this iteration (epoch 0
+    included); until then they do not hold and the method's other criteria or its budget decide. A
+    measure without a noise floor (CKA) arms them at once."""
 
     needs_flows = True
+    RELATIVE = ("recover", "patience")
 
     def __init__(self, params, cid=None):
         super().__init__(params, cid)
@@ -96,6 +102,11 @@ class FlowCriterion(Criterion):
             self.form = "auto"
         self.start = self.best = None
         self.since = 0
+        self.armed = self.form not in self.RELATIVE
+
+    def floor(self, reference) -> float | None:
+        value = reference.get("noise_floor", {}).get(self.key)
+        return None if value is None else float(value)
 
     @property
     def measures(self):
@@ -121,11 +132,16 @@ class FlowCriterion(Criterion):
         d = self.value(record, reference)
         if self.start is None:
             self.start = d  # epoch 0: the disruption retraining is meant to repair
+        if not self.armed:
+            floor = self.floor(reference)
+            self.armed = floor is None or d > floor  # something to recover beyond the probe's noise
         if self.form == "patience":
             improved = self.best is None or d < self.best - float(self.params["tol"])
             self.since = 0 if improved else self.since + 1
             self.best = d if self.best is None else min(self.best, d)
-            return self.since >= int(self.params["patience"])
+            return self.armed and self.since >= int(self.params["patience"])
+        if not self.armed:
+            return False
         t = self.threshold(record, reference)
         if self.form == "epsilon":
             return d < t
@@ -208,7 +224,9 @@ def decide(criteria: list[Criterion], epoch: int, max_epochs: int, min_epochs: i
         if c.verdict:
             value, threshold = c.value(record, reference), c.threshold(record, reference)
             verdicts[c.id] = {"name": c.name, "measure": c.measure, "form": c.form, "value": _number(value),
-                              "threshold": _number(threshold), "holds": h}
+                              "threshold": _number(threshold), "holds": h,
+                              "status": "holds" if h else ("not armed" if not getattr(c, "armed", True)
+                                                           else "does not hold")}
         if h:
             held.append(c.id)
     record["criteria"] = verdicts

@@ -1,5 +1,7 @@
-"""summary.md: what a reader of the results needs first, readable. Every comparison is at matched
-sparsity; every method with a stop criterion is placed against the fixed-budget controls."""
+"""summary.md: what a reader of the results needs first, readable. It leads with the decision: every method
+with a stop criterion against the fixed-budget controls at every matched level, on the full-cost axis,
+as one of four verdicts with the margin it was judged by; then the paired contrasts with early stopping,
+the costs, and how the criteria decided."""
 from __future__ import annotations
 
 import math
@@ -13,51 +15,39 @@ def _pm(mean, std, scale=1.0, digits=2):
     return f"{_f(mean * scale, '{:.%df}' % digits)} ± {_f(std * scale, '{:.%df}' % digits)}"
 
 
-def _ratio(a, b):
-    return "—" if not (math.isfinite(a) and math.isfinite(b)) else f"{a:.2f}× / {b:.2f}×"
+def _ratio(med, lo, hi) -> str:
+    """A speed-up as its median over seeds and range, two significant digits (never a ratio of means)."""
+    if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in (med, lo, hi)):
+        return "—"
+    return f"{med:.2g}× [{lo:.2g}–{hi:.2g}]"
 
 
-def _matched(summary, ds, arch) -> list[str]:
-    s = summary[(summary.dataset == ds) & (summary.arch == arch) & summary.common_to_all_methods]
-    if s.empty:
+def _seeds(n) -> str:
+    if n is None or (isinstance(n, float) and not math.isfinite(n)):
+        return "no number of seeds would resolve it at this spread"
+    return f"≈{int(n)} seeds would resolve it"
+
+
+def verdict_cell(r) -> str:
+    if r.verdict in ("n/a", "control"):
+        return r.verdict
+    cell = (f"**{r.verdict}** {_f(100 * r.delta, '{:+.2f}')} [{_f(100 * r.delta_lo, '{:+.2f}')}, "
+            f"{_f(100 * r.delta_hi, '{:+.2f}')}]")
+    if r.verdict == "inconclusive":
+        cell += f" ({r.note})" if isinstance(r.note, str) and r.note else f" ({_seeds(r.seeds_needed)})"
+    return cell
+
+
+def resolution_lines(test_sizes: dict | None) -> list[str]:
+    """What a test accuracy can resolve: the test split's size and the value of one image, per data set."""
+    if not test_sizes:
         return []
-    level = s["level"].min()
-    s = s[s["level"] == level]
-    lines = [f"### {ds} / {arch}: every method at {s['level_label'].iloc[0]} weights remaining", "",
-             "| method | seeds | test accuracy (%) | retraining epochs | train s | flow s (charged) | "
-             "speed-up vs lth (epochs / s) | speed-up vs sap (epochs / s) |", "|" + "---|" * 8]
-    for r in s.itertuples():
-        lines.append(f"| {r.method} | {r.seeds} | {_pm(r.test_accuracy_mean, r.test_accuracy_std, 100)} | "
-                     f"{_pm(r.epochs_mean, r.epochs_std, 1, 1)} | {_pm(r.train_seconds_mean, r.train_seconds_std, 1, 1)} | "
-                     f"{_pm(r.flow_seconds_mean, r.flow_seconds_std, 1, 1)} | "
-                     f"{_ratio(r.speedup_epochs_vs_lth, r.speedup_seconds_vs_lth)} | "
-                     f"{_ratio(r.speedup_epochs_vs_sap, r.speedup_seconds_vs_sap)} |")
-    return lines + [""]
+    return ["**Resolution.** " + "; ".join(
+        f"{ds}: {n:,} test images, so one image is {100 / n:.3g} pp of test accuracy" for ds, n in test_sizes.items())
+        + ". No verdict is better or worse by less than one image: the margin is never below it.", ""]
 
 
-def _frontier(summary, ds, arch) -> list[str]:
-    s = summary[(summary.dataset == ds) & (summary.arch == arch)]
-    lines = []
-    for group, g in s.groupby("control_group", sort=True):
-        if (g["frontier_verdict"] == "control").sum() < 2 or (g["frontier_verdict"] != "control").sum() == 0:
-            continue  # no curve, or nothing to place on it
-        level = g["level"].min()
-        g = g[g["level"] == level].sort_values(["frontier_verdict", "epochs_mean"])
-        lines += [f"### {ds} / {arch}: against the fixed-budget controls of {group}, at {g['level_label'].iloc[0]} "
-                  "weights remaining", "",
-                  "| method | retraining epochs | test accuracy (%) | accuracy − control curve at that cost (pp), "
-                  "95% CI | verdict |", "|" + "---|" * 5]
-        for r in g.itertuples():
-            ci = ("—" if r.frontier_verdict == "control" else
-                  f"{_f(100 * r.frontier_delta, '{:+.2f}')} [{_f(100 * r.frontier_ci_lo, '{:+.2f}')}, "
-                  f"{_f(100 * r.frontier_ci_hi, '{:+.2f}')}]")
-            lines.append(f"| {r.method} | {_pm(r.epochs_mean, r.epochs_std, 1, 1)} | "
-                         f"{_pm(r.test_accuracy_mean, r.test_accuracy_std, 100)} | {ci} | {r.frontier_verdict} |")
-        lines.append("")
-    return lines
-
-
-def _held_at_epoch0(criteria, method: str) -> str:
+def held_at_epoch0(criteria, method: str) -> str:
     """Per criterion of `method`: in how many iterations it already held before any retraining."""
     if criteria is None or criteria.empty:
         return "—"
@@ -67,6 +57,105 @@ def _held_at_epoch0(criteria, method: str) -> str:
     held = e0.groupby("criterion", sort=True)["holds"].agg(
         lambda h: (int(h.astype(str).str.lower().eq("true").sum()), len(h)))
     return ", ".join(f"{c} {n} of {t}" for c, (n, t) in held.items())
+
+
+def _verdicts(summary, criteria, ds, arch) -> list[str]:
+    s = summary[(summary.dataset == ds) & (summary.arch == arch)]
+    lines = []
+    for group, g in s.groupby("control_group", sort=True):
+        controls = g[g["verdict"] == "control"]["method"].unique()
+        judged = g[g["verdict"] != "control"]
+        if len(controls) < 2:
+            for m in sorted(g["method"].unique()):
+                lines.append(f"- `{m}` ({group}): no verdict — the only fixed budget of its pruner and rewind point "
+                             "(no control curve to place it on).")
+            continue
+        if judged.empty:
+            continue
+        levels = sorted(judged["level"].unique(), reverse=True)
+        labels = [judged[judged["level"] == lv]["level_label"].iloc[0] for lv in levels]
+        lines += ["", f"**{ds} / {arch}, against the controls of {group}** ({', '.join(sorted(controls))}): "
+                  "accuracy − control curve at the method's full cost (pp), one-sided 95% bounds.", "",
+                  "| method | held at epoch 0 | " + " | ".join(f"{lb} weights" for lb in labels) + " |",
+                  "|" + "---|" * (2 + len(levels))]
+        for m, mg in judged.groupby("method", sort=True):
+            name = f"`{m}`" + (f" (identical to `{mg['identical_to'].iloc[0]}`)" if mg["identical_to"].iloc[0] else "")
+            cells = []
+            for lv in levels:
+                r = mg[mg["level"] == lv]
+                cells.append(verdict_cell(next(r.itertuples())) if not r.empty else "—")
+            lines.append(f"| {name} | {held_at_epoch0(criteria, m)} | " + " | ".join(cells) + " |")
+    return lines + [""] if lines else []
+
+
+def _contrasts(contrasts, ds, arch) -> list[str]:
+    if contrasts is None or contrasts.empty:
+        return []
+    c = contrasts[(contrasts.dataset == ds) & (contrasts.arch == arch)]
+    if c.empty:
+        return []
+    lines = [f"### {ds} / {arch}: each flow method against early stopping", "",
+             "Seed-paired, same level: does a flow criterion add anything beyond validation accuracy? Accuracy "
+             "difference (pp, one-sided 95% bounds) judged as above; cost difference in epoch-equivalents "
+             "(mean [min, max] over seeds; negative: the flow method was cheaper).", "",
+             "| method | against | weights | accuracy Δ (pp) | verdict | cost Δ (epoch-eq.) |", "|" + "---|" * 6]
+    for r in c.sort_values(["method", "level"], ascending=[True, False]).itertuples():
+        verdict = r.accuracy_verdict + (f" ({_seeds(r.seeds_needed)})" if r.accuracy_verdict == "inconclusive" else "")
+        lines.append(f"| `{r.method}` | `{r.against}` | {r.level_label} | {_f(100 * r.accuracy_delta, '{:+.2f}')} "
+                     f"[{_f(100 * r.accuracy_delta_lo, '{:+.2f}')}, {_f(100 * r.accuracy_delta_hi, '{:+.2f}')}] | "
+                     f"{verdict} | {_f(r.cost_delta_epoch_equivalents, '{:+.1f}')} [{_f(r.cost_delta_min, '{:+.1f}')}, "
+                     f"{_f(r.cost_delta_max, '{:+.1f}')}] |")
+    return lines + [""]
+
+
+def _matched(summary, ds, arch) -> list[str]:
+    s = summary[(summary.dataset == ds) & (summary.arch == arch) & summary.common_to_all_methods]
+    if s.empty:
+        return []
+    level = s["level"].min()
+    s = s[s["level"] == level]
+    lines = [f"### {ds} / {arch}: every method at {s['level_label'].iloc[0]} weights remaining (costs)", "",
+             "Full cost: retraining, flow measurements where the stop criteria need them, and the train-dense "
+             "work only the method needs (noise floors for `epsilon: auto`, a late-rewinding point). Speed-ups "
+             "are medians over seeds of per-seed ratios [min–max]: the stop rule's share is its own full-budget "
+             "control's cost over its cost (same pruner); the pruner's share is lth's cost over sap's (same "
+             "full budget, other pruner); a cost under half an epoch gives no ratio.", "",
+             "| method | seeds | test accuracy (%) | retraining epochs | full cost (epoch-eq.) | full cost (s) | "
+             "flow s | train-dense share (s) | speed-up of the stop rule | speed-up of the pruner (lth / sap) |",
+             "|" + "---|" * 10]
+    for r in s.itertuples():
+        stop = _ratio(getattr(r, "stop_rule_speedup", math.nan), getattr(r, "stop_rule_speedup_min", math.nan),
+                      getattr(r, "stop_rule_speedup_max", math.nan))
+        if stop != "—":
+            stop += f" vs `{r.speedup_reference}`"
+        lines.append(f"| {r.method} | {r.seeds} | {_pm(r.test_accuracy_mean, r.test_accuracy_std, 100)} | "
+                     f"{_pm(r.epochs_mean, r.epochs_std, 1, 1)} | "
+                     f"{_pm(r.cost_epoch_equivalents_mean, r.cost_epoch_equivalents_std, 1, 1)} | "
+                     f"{_pm(r.cost_seconds_mean, r.cost_seconds_std, 1, 2)} | "
+                     f"{_pm(r.flow_seconds_mean, r.flow_seconds_std, 1, 2)} | {_f(r.once_seconds_mean, '{:.2f}')} | "
+                     f"{stop} | {_ratio(r.pruner_speedup, r.pruner_speedup_min, r.pruner_speedup_max)} |")
+    return lines + [""]
+
+
+def _frontier(summary, ds, arch) -> list[str]:
+    s = summary[(summary.dataset == ds) & (summary.arch == arch)]
+    lines = []
+    for group, g in s.groupby("control_group", sort=True):
+        if (g["verdict"] == "control").sum() < 2 or (g["verdict"] != "control").sum() == 0:
+            continue  # no curve, or nothing to place on it
+        level = g["level"].min()
+        g = g[g["level"] == level].sort_values(["verdict", "cost_epoch_equivalents_mean"])
+        lines += [f"### {ds} / {arch}: against the fixed-budget controls of {group}, at {g['level_label'].iloc[0]} "
+                  "weights remaining", "",
+                  "| method | full cost (epoch-eq.) | test accuracy (%) | accuracy − control curve at that cost (pp), "
+                  "one-sided 95% bounds | verdict |", "|" + "---|" * 5]
+        for r in g.itertuples():
+            ci = ("—" if r.verdict == "control" else
+                  f"{_f(100 * r.delta, '{:+.2f}')} [{_f(100 * r.delta_lo, '{:+.2f}')}, {_f(100 * r.delta_hi, '{:+.2f}')}]")
+            lines.append(f"| {r.method} | {_pm(r.cost_epoch_equivalents_mean, r.cost_epoch_equivalents_std, 1, 1)} | "
+                         f"{_pm(r.test_accuracy_mean, r.test_accuracy_std, 100)} | {ci} | {r.verdict} |")
+        lines.append("")
+    return lines
 
 
 def _stops(iterations, methods, criteria=None) -> list[str]:
@@ -85,34 +174,37 @@ def _stops(iterations, methods, criteria=None) -> list[str]:
         early = g["stopped_early_vs_accuracy"].dropna()
         early_txt = "—" if early.empty else f"{int(early.astype(str).str.lower().eq('true').sum())} of {len(early)}"
         lines.append(f"| {m} | {len(g)} | {g['epochs_trained'].mean():.1f} (min {g['epochs_trained'].min()}, max "
-                     f"{g['epochs_trained'].max()}) | {_held_at_epoch0(criteria, m)} | "
+                     f"{g['epochs_trained'].max()}) | {held_at_epoch0(criteria, m)} | "
                      f"{int((g['epochs_trained'] == 0).sum())} | "
                      + ", ".join(f"{k} ×{v}" for k, v in reasons.items()) + f" | {early_txt} |")
     return lines + [""]
 
 
-def resolution_lines(test_sizes: dict | None) -> list[str]:
-    """What a test accuracy can resolve: the test split's size and the value of one image, per data set."""
-    if not test_sizes:
-        return []
-    return ["**Resolution.** " + "; ".join(
-        f"{ds}: {n:,} test images, so one image is {100 / n:.3g} pp of test accuracy" for ds, n in test_sizes.items())
-        + ". A difference smaller than one image is no difference.", ""]
-
-
-def summary_markdown(summary, iterations, methods, criteria=None, test_sizes: dict | None = None) -> str:
-    """`criteria` (criteria.csv: every criterion's verdict at every epoch) adds how often each criterion
-    held at epoch 0; `test_sizes` (data set -> test images) the resolution of every accuracy."""
+def summary_markdown(summary, iterations, methods, criteria=None, test_sizes: dict | None = None,
+                     contrasts=None) -> str:
+    """`criteria` (criteria.csv) adds how often each criterion held at epoch 0; `test_sizes` (data set ->
+    test images) the resolution; `contrasts` the paired comparisons with early stopping."""
+    margins = sorted(set(summary["margin_pp"].round(6))) if not summary.empty and "margin_pp" in summary else []
+    margin_txt = " / ".join(f"{m:.3g} pp" for m in margins) or "—"
     head = ["# Summary", "",
-            "Methods are compared at matched sparsity: at remaining-weight levels that every compared run "
-            "reached, each run's curve interpolated on log remaining weights. Costs are the cumulative "
-            "retraining up to that level; flow seconds are charged only to methods whose stop criteria need "
-            "flows. Mean ± standard deviation over seeds. A method lies *above* / *below* the fixed-budget "
-            "controls when the 95% interval of its seed-paired accuracy difference to the control curve, at "
-            "its own cost, is above / below zero; *on* otherwise.", "", *resolution_lines(test_sizes)]
+            "## The verdicts", "",
+            "Every method with a stop criterion against the fixed-budget controls of its pruner and rewind point "
+            "(the same pruner retrained exactly n epochs per iteration), at every remaining-weight level that all "
+            "of them reached (each run's curve interpolated on log remaining weights), at the method's **full "
+            "cost** (retraining epochs, plus its flow measurements and the train-dense work only it needs, "
+            "converted to epoch-equivalents at the controls' median seconds per epoch). Per seed, its test "
+            "accuracy minus the control curve's at that cost; the mean and its one-sided 95% bounds (a 90% "
+            f"two-sided t-interval over seeds) are judged against an equivalence margin of **{margin_txt}** "
+            "(`compare.margin_pp`, never below one test image): **better** (the lower bound clears +margin "
+            "*and* the method beats the next more expensive control, not just the straight line between two "
+            "budgets), **worse** (the upper bound is below −margin), **equivalent** (both bounds within "
+            "±margin: it saved nothing, lost nothing), **inconclusive** (the data cannot tell; the seeds that "
+            "would resolve it at the observed spread are given). A method whose runs equal a control's in every "
+            "seed and iteration is named as identical to it.", "", *resolution_lines(test_sizes)]
     if summary.empty:
         return "\n".join(head + ["No comparable runs.", ""])
-    body = []
+    body, rest = [], []
     for (ds, arch), _ in summary.groupby(["dataset", "arch"], sort=True):
-        body += _matched(summary, ds, arch) + _frontier(summary, ds, arch)
-    return "\n".join(head + body + _stops(iterations, methods, criteria))
+        body += _verdicts(summary, criteria, ds, arch)
+        rest += _contrasts(contrasts, ds, arch) + _matched(summary, ds, arch) + _frontier(summary, ds, arch)
+    return "\n".join(head + body + ["## The details", ""] + rest + _stops(iterations, methods, criteria))

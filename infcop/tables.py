@@ -15,20 +15,20 @@ from .checkpoints import load_json, save_text
 
 RUN_KEYS = ["dataset", "arch", "method", "seed"]
 ITERATION_COLUMNS = RUN_KEYS + ["iteration", "remaining_weights", "test_accuracy", "val_accuracy", "epochs_trained",
-                                "stop_reason", "train_seconds", "flow_seconds", "flows_charged",
-                                "epoch0_val_accuracy", "stopped_early_vs_accuracy"]
+                                "stop_reason", "train_seconds", "flow_seconds", "noise_floor_seconds", "flows_charged",
+                                "epoch0_val_accuracy", "stopped_early_vs_accuracy", "macs", "dense_macs"]
 LAYER_COLUMNS = RUN_KEYS + ["iteration", "metric", "layer", "layer_index", "value"]
 EPOCH_COLUMNS = RUN_KEYS + ["iteration", "epoch", "train_loss", "val_accuracy", "info_distance", "abs_distance",
                             "cka_distance", "grad_distance", "stopped", "stop_reason", "remaining_weights", "lr",
                             "train_seconds", "flow_seconds"]
 EPOCH_LAYER_COLUMNS = RUN_KEYS + ["iteration", "epoch", "metric", "layer", "layer_index", "value"]
 CRITERIA_COLUMNS = RUN_KEYS + ["iteration", "epoch", "criterion", "name", "measure", "form", "value", "threshold",
-                               "holds"]
+                               "holds", "status"]
 # Per-layer vectors of a network: connectivity per consecutive layer pair, the rest per layer.
 LAYER_METRICS = (("connectivity", "pairs"), ("abs_connectivity", "pairs"), ("cka", "layers"), ("gradflow", "layers"),
                  ("similarity", "layers"))
 TABLES = ("iterations.csv", "layers.csv", "epochs.csv", "epoch_layers.csv", "criteria.csv", "methods.csv",
-          "tickets.csv", "frontier.csv", "summary.csv", "summary.md")
+          "tickets.csv", "frontier.csv", "summary.csv", "contrasts.csv", "summary.md")
 
 
 def csv_text(rows: list[dict], columns: list[str]) -> str:
@@ -106,6 +106,11 @@ def method_table(methods: dict, settings: dict, effective: dict | None = None):
                     "min_epochs": m.get("min_epochs", settings["training"]["min_epochs"]),
                     "rewind": rewind_label(m["rewind"]), "control": control, "control_group": control_group(m),
                     "needs_flows": any(c.needs_flows for c in crits),
+                    # what else only this method pays for at train-dense: noise floors, a rewind point
+                    "needs_noise_floor": any(getattr(c, "form", "") == "auto" for c in crits),
+                    "rewind_epochs": m["rewind"]["epoch"] if isinstance(m["rewind"], dict) else 0,
+                    "early_stopping": bool(crits) and all(c.name in ("accuracy", "budget") for c in crits)
+                                      and any(c.name == "accuracy" for c in crits),
                     "spec": json.dumps(m["pruner"], sort_keys=True)})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -160,7 +165,15 @@ def write_tables(runs: list, methods: dict, settings: dict, out_dir) -> None:
     iterations = pd.concat(its, ignore_index=True)
     holds = sorted({k for r in epochs for k in r if k.startswith("holds_")})
     methods_df = method_table(methods, settings, _effective_thresholds(crit_rows))
-    frontier, summary = frontier_and_summary(iterations, methods_df)
+    from .config import split_sizes
+
+    test_sizes = {}
+    for ds in sorted(set(iterations["dataset"])):
+        sizes = split_sizes(ds, settings["data"]) if ds in DATASETS else None
+        if sizes is not None and sizes.get("test"):
+            test_sizes[ds] = sizes["test"]
+    frontier, summary, contrasts = frontier_and_summary(iterations, methods_df,
+                                                        settings.get("compare", {}).get("margin_pp", 0.5), test_sizes)
     _csv(iterations, out / "iterations.csv")
     _csv(pd.concat(layers, ignore_index=True), out / "layers.csv")
     _csv(pd.DataFrame(epochs, columns=EPOCH_COLUMNS + holds), out / "epochs.csv")
@@ -171,11 +184,5 @@ def write_tables(runs: list, methods: dict, settings: dict, out_dir) -> None:
     _csv(pd.DataFrame(tickets), out / "tickets.csv")
     _csv(frontier, out / "frontier.csv")
     _csv(summary, out / "summary.csv")
-    from .config import split_sizes
-
-    test_sizes = {}
-    for ds in sorted(set(iterations["dataset"])):
-        sizes = split_sizes(ds, settings["data"]) if ds in DATASETS else None
-        if sizes is not None and sizes.get("test"):
-            test_sizes[ds] = sizes["test"]
-    save_text(summary_markdown(summary, iterations, methods_df, criteria, test_sizes), out / "summary.md")
+    _csv(contrasts, out / "contrasts.csv")
+    save_text(summary_markdown(summary, iterations, methods_df, criteria, test_sizes, contrasts), out / "summary.md")

@@ -24,7 +24,8 @@ def _runs(spec):
 
 
 def _methods(rows):
-    return pd.DataFrame([dict(method=m, control=c, control_group=g, max_epochs=b) for m, c, g, b in rows])
+    return pd.DataFrame([dict(method=m, control=c, control_group=g, max_epochs=b, needs_flows=not c,
+                              needs_noise_floor=False, rewind_epochs=0, early_stopping=False) for m, c, g, b in rows])
 
 
 def test_interpolation_is_linear_in_log_remaining_weights():
@@ -42,60 +43,146 @@ def test_levels_are_those_every_run_reached():
     assert levels_for(curves) == [0.64]  # no ladder level (0.5, ...) above 0.64 * 1.05 is common to both
 
 
-def test_frontier_verdicts_are_seed_paired_against_the_control_curve():
-    group = "sap rewind dense"
-    controls = {f"fixed{b}": [[(0.5, acc + 0.002 * s, b), (0.25, acc - 0.05 + 0.002 * s, b)] for s in range(3)]
-                for b, acc in ((1, 0.90), (5, 0.95))}
-    spec = {**controls,
-            # at the fixed1 cost but better than the curve there (by 3 pp, every seed)
-            "flow_good": [[(0.5, 0.93 + 0.002 * s, 1), (0.25, 0.88 + 0.002 * s, 1)] for s in range(3)],
-            # the fixed1 run itself, identical accuracies: on the curve
-            "flow_same": [[(0.5, 0.90 + 0.002 * s, 1), (0.25, 0.85 + 0.002 * s, 1)] for s in range(3)],
-            # at the fixed5 cost, 3 pp worse
-            "flow_bad": [[(0.5, 0.92 + 0.002 * s, 5), (0.25, 0.87 + 0.001 * s, 5)] for s in range(3)]}
-    methods = _methods([(m, m.startswith("fixed"), group, int(m[5:]) if m.startswith("fixed") else 10) for m in spec])
-    frontier, summary = frontier_and_summary(_runs(spec), methods)
-    deepest = summary[summary["level"] == 0.25].set_index("method")
-    assert deepest.loc["flow_good", "frontier_verdict"] == "above"
-    assert deepest.loc["flow_good", "frontier_delta"] == pytest.approx(0.03)
-    assert deepest.loc["flow_same", "frontier_verdict"] == "on"
-    assert deepest.loc["flow_same", "frontier_delta"] == pytest.approx(0.0, abs=1e-12)
-    assert deepest.loc["flow_bad", "frontier_verdict"] == "below"
-    assert deepest.loc["fixed1", "frontier_verdict"] == "control"
-    lo, hi = deepest.loc["flow_bad", ["frontier_ci_lo", "frontier_ci_hi"]]
-    assert lo < deepest.loc["flow_bad", "frontier_delta"] < hi < 0
-    f = frontier[(frontier["level"] == 0.25)]
-    assert set(f.loc[f["role"] == "control", "budget"]) == {1, 5}
-    assert f.loc[(f.method == "fixed5") & (f.seed == 0), "cum_epochs"].item() == 10  # 2 iterations x 5 epochs
-    # the speed-up against a method needs that method: none here is named lth or sap
-    assert summary["speedup_epochs_vs_sap"].isna().all()
-    # flow seconds are charged to the flow methods only
-    assert (deepest.loc["flow_good", "flow_seconds_mean"], deepest.loc["fixed1", "flow_seconds_mean"]) == (2.0, 0.0)
+def _judge(deltas_by_seed, cost=1, controls=((1, 0.90), (5, 0.95)), margin_pp=0.5, method="crit"):
+    """One method (no flows charged) at one level against two controls; accuracy = the curve's + delta per seed."""
+    spec = {f"fixed{b}": [[(0.5, acc, b)] for _ in deltas_by_seed] for b, acc in controls}
+    (b0, a0), (b1, a1) = controls
+    curve = a0 + (a1 - a0) * (cost - b0) / (b1 - b0)
+    spec[method] = [[(0.5, curve + d, cost)] for d in deltas_by_seed]
+    methods = _methods([(m, m.startswith("fixed"), "g", int(m[5:]) if m.startswith("fixed") else 10) for m in spec])
+    frontier, summary, _ = frontier_and_summary(_runs(spec), methods, margin_pp=margin_pp, test_sizes={"d": 1000})
+    return summary.set_index("method").loc[method]
 
 
-def test_a_cost_outside_the_controls_range_gets_no_verdict():
+def test_four_verdicts_against_the_margin_with_two_one_sided_tests():
+    better = _judge([0.020, 0.022, 0.024])  # +2.2 pp, tight: clears +0.5 pp
+    assert better["verdict"] == "better" and better["delta"] == pytest.approx(0.022)
+    assert better["delta_lo"] > 0.005 and better["dominates_next_control"]
+    worse = _judge([-0.020, -0.022, -0.024], cost=3)
+    assert worse["verdict"] == "worse" and worse["delta_hi"] < -0.005
+    equivalent = _judge([0.001, -0.001, 0.0005])  # within +-0.5 pp, tight
+    assert equivalent["verdict"] == "equivalent" and -0.005 < equivalent["delta_lo"] < equivalent["delta_hi"] < 0.005
+    wide = _judge([0.03, -0.02, 0.01])  # could be anything
+    assert wide["verdict"] == "inconclusive" and wide["seeds_needed"] > 3
+    # the seeds that would resolve it: with that many, the same mean and spread give a verdict
+    n = int(wide["seeds_needed"])
+    from infcop.compare import seeds_needed, tost
+
+    v = [0.03, -0.02, 0.01]
+    m, sd = sum(v) / 3, pd.Series(v).std()
+    assert seeds_needed(m, sd, 0.005, 3) == n and n > 3
+    # the one-sided 95% bounds are the 90% two-sided t-interval
+    res = tost(v, 0.005)
+    from scipy import stats
+
+    assert res["hi"] - res["delta"] == pytest.approx(stats.t.ppf(0.95, 2) * sd / math.sqrt(3))
+
+
+def test_the_margin_is_never_below_one_test_image():
+    # 1,000 test images: one image = 0.1 pp; margin_pp 0 still judges against 0.1 pp
+    r = _judge([0.0004, 0.0005, 0.0006], margin_pp=0.0)  # +0.05 pp: less than one image
+    assert r["margin_pp"] == pytest.approx(0.1) and r["verdict"] == "equivalent"
+
+
+def test_better_needs_dominance_not_just_the_chord():
+    # controls 1 -> 90%, 5 -> 90.1%, 10 -> 99%: the chord between 5 and 10 lies far below what 10 epochs give
+    controls = ((1, 0.90), (5, 0.901), (10, 0.99))
+    spec = {f"fixed{b}": [[(0.5, acc, b)] for _ in range(3)] for b, acc in controls}
+    spec["crit"] = [[(0.5, 0.96 + 0.001 * s, 6)] for s in range(3)]  # at cost 6: chord ~91.9%, fixed10 99%
+    methods = _methods([(m, m.startswith("fixed"), "g", int(m[5:]) if m.startswith("fixed") else 10) for m in spec])
+    _, summary, _ = frontier_and_summary(_runs(spec), methods, test_sizes={"d": 1000})
+    r = summary.set_index("method").loc["crit"]
+    assert r["delta"] > 0.03 and not r["dominates_next_control"]
+    assert r["verdict"] == "inconclusive" and "next more expensive control" in r["note"]
+
+
+def test_the_full_cost_charges_flows_noise_floors_and_rewind_points():
+    # 2 s per epoch for every run: flow seconds (1 s per epoch for flow methods) convert at 2 s per epoch
+    spec = {"fixed1": [[(0.5, 0.90, 1)] for _ in range(3)], "fixed5": [[(0.5, 0.95, 5)] for _ in range(3)],
+            "flow_auto": [[(0.5, 0.93, 2)] for _ in range(3)]}
+    methods = _methods([(m, m.startswith("fixed"), "g", int(m[5:]) if m.startswith("fixed") else 10) for m in spec])
+    methods["needs_noise_floor"] = methods["method"] == "flow_auto"
+    methods["rewind_epochs"] = 1  # every method rewinds to the dense network after 1 epoch: pays 1 epoch
+    it = _runs(spec)
+    it["noise_floor_seconds"] = [3.0 if k == 0 else float("nan") for k in it["iteration"]]
+    frontier, summary, _ = frontier_and_summary(it, methods, test_sizes={"d": 1000})
+    s = summary.set_index("method")
+    # flow_auto: 2 epochs + 2 s flows / 2 + 3 s noise floor / 2 + 1 rewind epoch = 5.5 epoch-equivalents
+    assert s.loc["flow_auto", "cost_epoch_equivalents_mean"] == pytest.approx(5.5)
+    assert s.loc["fixed1", "cost_epoch_equivalents_mean"] == pytest.approx(2.0)  # 1 epoch + the rewind epoch
+    assert s.loc["flow_auto", "cost_seconds_mean"] == pytest.approx(4 + 2 + 3 + 2)
+    # on the curve at 5.5 (past fixed5 at 6? no: fixed5 costs 6): 0.90 + 0.05 * (5.5 - 2) / 4
+    assert s.loc["flow_auto", "delta"] == pytest.approx(0.93 - (0.90 + 0.05 * 3.5 / 4))
+    f = frontier[frontier["method"] == "fixed5"]
+    assert (f["cost_epoch_equivalents"] == 6).all()
+
+
+def test_a_cost_beyond_every_control_is_compared_with_the_most_expensive_and_never_called_better():
     group = "g"
-    spec = {"fixed1": [[(0.5, 0.9, 1)] for _ in range(2)], "fixed2": [[(0.5, 0.92, 2)] for _ in range(2)],
-            "flow_long": [[(0.5, 0.95, 8)] for _ in range(2)]}
-    methods = _methods([("fixed1", True, group, 1), ("fixed2", True, group, 2), ("flow_long", False, group, 10)])
-    _, summary = frontier_and_summary(_runs(spec), methods)
-    assert summary.set_index("method").loc["flow_long", "frontier_verdict"] == "n/a"
+    spec = {"fixed1": [[(0.5, 0.9, 1)] for _ in range(3)], "fixed2": [[(0.5, 0.92, 2)] for _ in range(3)],
+            "crit_long": [[(0.5, 0.95 + 0.001 * s, 8)] for s in range(3)],  # 3 pp above fixed2, at 4x its cost
+            "crit_poor": [[(0.5, 0.85 + 0.001 * s, 8)] for s in range(3)]}
+    methods = _methods([("fixed1", True, group, 1), ("fixed2", True, group, 2), ("crit_long", False, group, 10),
+                        ("crit_poor", False, group, 10)])
+    _, summary, _ = frontier_and_summary(_runs(spec), methods)
+    s = summary.set_index("method")
+    assert s.loc["crit_long", "delta"] == pytest.approx(0.031) and s.loc["crit_long", "verdict"] == "inconclusive"
+    assert "cost more" in s.loc["crit_long", "note"]
+    assert s.loc["crit_poor", "verdict"] == "worse"  # less accurate than a cheaper control: dominated
 
 
-def test_speedups_compare_costs_at_the_same_level_and_the_summary_says_so():
-    spec = {"lth": [[(0.8, 0.95, 10), (0.64, 0.94, 10)]], "sap": [[(0.5, 0.95, 10), (0.3, 0.93, 10)]],
-            "flow": [[(0.5, 0.95, 2), (0.3, 0.93, 1)]]}
-    methods = _methods([("lth", True, "magnitude", 10), ("sap", True, "sap", 10), ("flow", False, "sap", 10)])
+def test_a_method_equal_to_a_control_is_named_identical_and_a_lone_budget_says_why_it_has_no_verdict():
+    spec = {"fixed1": [[(0.5, 0.90 + 0.01 * s, 1)] for s in range(2)], "fixed5": [[(0.5, 0.95, 5)] for _ in range(2)],
+            "flow": [[(0.5, 0.90 + 0.01 * s, 1)] for s in range(2)], "lth": [[(0.8, 0.95, 10)] for _ in range(2)]}
+    methods = _methods([("fixed1", True, "g", 1), ("fixed5", True, "g", 5), ("flow", False, "g", 10),
+                        ("lth", True, "magnitude", 10)])
+    it = _runs(spec).assign(stop_reason="x", stopped_early_vs_accuracy=None)
+    _, summary, _ = frontier_and_summary(it, methods)
+    s = summary.drop_duplicates("method").set_index("method")
+    assert s.loc["flow", "identical_to"] == "fixed1" and s.loc["fixed5", "identical_to"] == ""
+    md = summary_markdown(summary, it, methods)
+    assert "`flow` (identical to `fixed1`)" in md
+    assert "`lth` (magnitude rewind" not in md and "no verdict — the only fixed budget" in md
+
+
+def test_speedups_are_medians_of_per_seed_ratios_split_into_pruner_and_stop_rule():
+    spec = {"lth": [[(0.8, 0.95, 10), (0.64, 0.94, 10)] for _ in range(3)],
+            "sap": [[(0.5, 0.95, 10), (0.3, 0.93, 10)] for _ in range(3)],
+            "crit": [[(0.5, 0.95, 1 + s), (0.3, 0.93, 1)] for s in range(3)],  # no flows charged
+            "sap_fixed0": [[(0.5, 0.90, 0), (0.3, 0.80, 0)] for _ in range(3)]}
+    methods = _methods([("lth", True, "magnitude", 10), ("sap", True, "sap", 10), ("crit", False, "sap", 10),
+                        ("sap_fixed0", True, "sap", 0)])
     iterations = _runs(spec)
-    _, summary = frontier_and_summary(iterations, methods)
+    _, summary, _ = frontier_and_summary(iterations, methods)
     at = summary[summary["level"] == 0.64].set_index("method")
-    # lth needs 20 epochs to reach 64%; sap 10 x log(0.64)/log(0.5) of its first iteration
-    frac = math.log(0.64) / math.log(0.5)
+    frac = math.log(0.64) / math.log(0.5)  # sap reaches 64% within its first iteration
     assert at.loc["sap", "epochs_mean"] == pytest.approx(10 * frac)
-    assert at.loc["flow", "speedup_epochs_vs_lth"] == pytest.approx(20 / (2 * frac))
-    assert at.loc["flow", "speedup_epochs_vs_sap"] == pytest.approx(5.0)
+    # the stop rule's share: sap's cost / crit's, per seed (crit: 1, 2, 3 epochs in iteration 1) -> median
+    assert at.loc["crit", "stop_rule_speedup"] == pytest.approx(10 / 2)
+    assert (at.loc["crit", "stop_rule_speedup_min"], at.loc["crit", "stop_rule_speedup_max"]) == pytest.approx((10 / 3, 10))
+    assert at.loc["crit", "speedup_reference"] == "sap"
+    # the pruner's share: lth's cost over sap's at the same level (20 epochs vs 10 x frac)
+    assert at.loc["crit", "pruner_speedup"] == pytest.approx(20 / (10 * frac))
+    # no ratio over a near-zero cost (prune without retraining)
+    assert math.isnan(at.loc["sap_fixed0", "stop_rule_speedup"])
     md = summary_markdown(summary, iterations.assign(stop_reason="x", stopped_early_vs_accuracy=None), methods)
-    assert "every method at 64% weights remaining" in md and "| flow | 1 |" in md
+    assert "every method at 64% weights remaining" in md and "5× [3.3–10] vs `sap`" in md
+
+
+def test_flow_methods_are_paired_with_early_stopping():
+    spec = {"fixed1": [[(0.5, 0.90, 1)] for _ in range(3)], "fixed5": [[(0.5, 0.95, 5)] for _ in range(3)],
+            "es": [[(0.5, 0.94 + 0.001 * s, 4)] for s in range(3)],
+            "flow": [[(0.5, 0.91 + 0.001 * s, 2)] for s in range(3)]}
+    methods = _methods([(m, m.startswith("fixed"), "g", int(m[5:]) if m.startswith("fixed") else 10) for m in spec])
+    methods["needs_flows"] = methods["method"] == "flow"
+    methods["early_stopping"] = methods["method"] == "es"
+    _, summary, contrasts = frontier_and_summary(_runs(spec), methods, test_sizes={"d": 1000})
+    (c,) = contrasts.itertuples()
+    assert (c.method, c.against) == ("flow", "es") and c.accuracy_delta == pytest.approx(-0.03)
+    assert c.accuracy_verdict == "worse" and c.cost_delta_epoch_equivalents < 0
+    md = summary_markdown(summary, _runs(spec).assign(stop_reason="x", stopped_early_vs_accuracy=None), methods,
+                          contrasts=contrasts)
+    assert "each flow method against early stopping" in md and "| `flow` | `es` | 50% |" in md
 
 
 def test_summary_counts_per_criterion_how_often_it_held_before_any_retraining():
@@ -114,3 +201,12 @@ def test_summary_counts_per_criterion_how_often_it_held_before_any_retraining():
     assert "| accuracy 1 of 2, infoflow 2 of 2 |" in row and "| held at epoch 0 |" in stops
     without = summary_markdown(summary, iterations, methods).split("How the stop criteria decided")[1]
     assert "| 1.0 (min 1, max 1) | — |" in without  # no criteria table: nothing claimed
+
+
+def test_summary_states_the_test_split_and_one_image():
+    spec = {"fixed1": [[(0.5, 0.90, 1)] for _ in range(2)], "fixed5": [[(0.5, 0.95, 5)] for _ in range(2)]}
+    methods = _methods([("fixed1", True, "g", 1), ("fixed5", True, "g", 5)])
+    it = _runs(spec).assign(stop_reason="x", stopped_early_vs_accuracy=None)
+    summary = frontier_and_summary(it, methods, test_sizes={"d": 5000})[1]
+    md = summary_markdown(summary, it, methods, test_sizes={"d": 5000})
+    assert "d: 5,000 test images, so one image is 0.02 pp" in md and "margin of **0.5 pp**" in md

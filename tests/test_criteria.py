@@ -61,7 +61,8 @@ def test_every_verdict_is_recorded_even_when_training_goes_on():
     _, _, recs = _run(stops, [0.5, 0.5], accuracies=[0.5, 0.5])
     assert set(recs[0]["criteria"]) == {"infoflow", "gradflow", "accuracy"}
     assert recs[0]["criteria"]["accuracy"] == {"name": "accuracy", "measure": "val_accuracy", "form": "delta",
-                                               "value": 0.5, "threshold": 0.9, "holds": False}
+                                               "value": 0.5, "threshold": 0.9, "holds": False,
+                                               "status": "does not hold"}
 
 
 def test_two_criteria_of_one_name_get_distinct_ids():
@@ -100,3 +101,25 @@ def test_replaying_the_history_restores_a_criterions_state():
     rec = {"epoch": 3, "distances": {"signed_mean": 0.41}}
     assert straight[:2] == (3, "infoflow")
     assert decide(crits, 3, 20, 0, rec, ref) == (True, "infoflow")
+
+
+@pytest.mark.parametrize("form", [{"recover": 0.5}, {"patience": 2}])
+def test_relative_forms_arm_only_once_the_distance_was_above_the_noise_floor(form):
+    # every distance inside the floor (0.05): nothing to recover, so recover / patience never hold and the
+    # accuracy criterion decides; criteria.csv says why
+    epoch, reason, recs = _run([{"name": "infoflow", **form}, {"name": "accuracy", "delta": 0.0}],
+                               [0.04, 0.03, 0.02, 0.02, 0.02, 0.02], accuracies=[0.5, 0.6, 0.7, 0.8, 0.95, 0.95])
+    assert (epoch, reason) == (4, "accuracy")
+    assert {r["criteria"]["infoflow"]["status"] for r in recs} == {"not armed"}
+    # above the floor at epoch 0: armed from the start, as before
+    epoch, reason, recs = _run([{"name": "infoflow", **form}], [0.4, 0.3, 0.2, 0.2, 0.2, 0.2])
+    assert reason == "infoflow" and recs[0]["criteria"]["infoflow"]["status"] == "does not hold"
+    # armed later in the iteration: the distance rose above the floor after epoch 0
+    epoch, reason, recs = _run([{"name": "infoflow", "recover": 0.5}], [0.01, 0.2, 0.004, 0.003])
+    assert (epoch, reason) == (2, "infoflow")  # 0.004 <= 0.5 x 0.01 once armed at epoch 1
+    assert recs[0]["criteria"]["infoflow"]["status"] == "not armed"
+
+
+def test_a_measure_without_a_noise_floor_arms_at_once():
+    epoch, reason, recs = _run([{"name": "infoflow", "measure": "cka", "patience": 1}], [0.01, 0.01])
+    assert (epoch, reason) == (1, "infoflow") and recs[0]["criteria"]["infoflow"]["status"] == "does not hold"

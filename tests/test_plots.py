@@ -36,7 +36,7 @@ def rendered(tables, tmp_path_factory) -> Path:
 
 def test_figure_names():
     assert set(plots.FIGURES) == {"similarity", "connectivity", "gradient", "comparison",
-                                  "accuracy", "epochs", "cost", "ablation", "frontier"}
+                                  "accuracy", "epochs", "cost", "ablation", "frontier", "verdicts"}
 
 
 def test_import_is_cheap_and_names_are_registered_once():

@@ -1,4 +1,5 @@
-"""The frontier figure: test accuracy against cumulative retraining epochs at matched sparsity."""
+"""The frontier figure: test accuracy against the full cost (epoch-equivalents) at matched sparsity; and the
+verdicts forest plot."""
 
 from __future__ import annotations
 
@@ -42,26 +43,25 @@ def test_points_are_the_means_of_frontier_csv(frontier):
     t, fig, n = frontier
     for ax in (a for a in fig.axes if a.axison):
         f, _ = _panel_data(t, ax)
-        means = f.groupby("method")[["cum_epochs", "test_accuracy"]].mean()
+        means = f.groupby("method")[["cost_epoch_equivalents", "test_accuracy"]].mean()
         for m in f[f["role"] == "method"]["method"].unique():
             (pt,) = lines(ax, f"method-{m}")
-            assert pt.get_xdata()[0] == pytest.approx(means.loc[m, "cum_epochs"])
+            assert pt.get_xdata()[0] == pytest.approx(means.loc[m, "cost_epoch_equivalents"])
             assert pt.get_ydata()[0] == pytest.approx(100 * means.loc[m, "test_accuracy"])
-            seeds = [c for c in ax.collections if c.get_gid() == f"seeds-{m}"]
-            if n < 5:  # few seeds: every seed's point too
-                (c,) = seeds
-                got = sorted(map(tuple, np.round(c.get_offsets(), 9)))
-                want = f[f["method"] == m][["cum_epochs", "test_accuracy"]].to_numpy() * [1, 100]
-                assert got == sorted(map(tuple, np.round(want, 9)))
-            else:
-                assert not seeds
+            (c,) = [c for c in ax.collections if c.get_gid() == f"seeds-{m}"]  # every seed's point, always
+            got = sorted(map(tuple, np.round(c.get_offsets(), 9)))
+            want = f[f["method"] == m][["cost_epoch_equivalents", "test_accuracy"]].to_numpy() * [1, 100]
+            assert got == sorted(map(tuple, np.round(want, 9)))
+        assert not any(type(c).__name__ == "ErrorbarContainer" for c in ax.containers)  # no t-intervals
+        assert ax.get_xlim()[0] >= -0.06 * (ax.get_xlim()[1] - ax.get_xlim()[0]) and ax.get_ylim()[1] <= 100.5
 
 
 def test_control_curve_sorted_by_budget_and_labelled(frontier):
     t, fig, _ = frontier
     for ax in (a for a in fig.axes if a.axison):
         f, _ = _panel_data(t, ax)
-        c = f[f["role"] == "control"].groupby("method").agg(budget=("budget", "first"), x=("cum_epochs", "mean"),
+        c = f[f["role"] == "control"].groupby("method").agg(budget=("budget", "first"),
+                                                            x=("cost_epoch_equivalents", "mean"),
                                                             y=("test_accuracy", "mean")).sort_values("budget")
         (curve,) = lines(ax, "control-curve")
         assert np.allclose(curve.get_xdata(), c["x"]) and np.allclose(curve.get_ydata(), 100 * c["y"])
@@ -79,20 +79,42 @@ def test_labels_carry_the_summarys_verdict(frontier):
             r = su[(su["method"] == m) & np.isclose(pd.to_numeric(su["level"]), level)
                    & (su["dataset"] == f["dataset"].iloc[0])].iloc[0]
             (label,) = [x for x in labels if x.startswith(f"{m}: ")]
-            assert label.startswith(f"{m}: {r['frontier_verdict']} the control curve"), label
-            assert f"Δ {100 * float(r['frontier_delta']):+.2f} pp" in label
+            assert label.startswith(f"{m}: {r['verdict']} (Δ {100 * float(r['delta']):+.2f} pp"), label
 
 
-def test_verdict_above_and_below(tmp_path):
-    t = make_tables(tmp_path, methods=("ciap",) + CONTROLS_SAP, seeds=(0, 1), iterations=2, layers=3)
+def _with_verdicts(tmp_path):
+    t = make_tables(tmp_path, methods=("ciap", "giap") + CONTROLS_SAP, seeds=(0, 1, 2), iterations=2, layers=3)
     su = pd.read_csv(t / "summary.csv")
-    su["frontier_verdict"] = su["frontier_verdict"].astype(object)
-    i = su.index[su["method"] == "ciap"]
-    su.loc[i[0], ["frontier_verdict", "frontier_delta", "frontier_ci_lo", "frontier_ci_hi"]] = ["above", 0.02, 0.01,
-                                                                                               0.03]
-    su.loc[i[1], ["frontier_verdict", "frontier_delta", "frontier_ci_lo", "frontier_ci_hi"]] = ["below", -0.02,
-                                                                                               -0.03, -0.01]
+    su["verdict"] = su["verdict"].astype(object)
+    for m, rows in (("ciap", [["better", 0.02, 0.01, 0.03], ["worse", -0.02, -0.03, -0.01]]),
+                    ("giap", [["equivalent", 0.001, -0.002, 0.004], ["inconclusive", 0.01, -0.03, 0.05]])):
+        i = su.index[su["method"] == m]
+        for k, row in zip(i, rows):
+            su.loc[k, ["verdict", "delta", "delta_lo", "delta_hi"]] = row
     su.to_csv(t / "summary.csv", index=False)
+    return t, su
+
+
+def test_verdict_words_in_the_frontier_legend(tmp_path):
+    t, _ = _with_verdicts(tmp_path)
     text = all_texts(plots.FIGURES["frontier"](t)[0])
-    assert "ciap: above the control curve (Δ +2.00 pp, 95% CI +1.00 … +3.00)" in text
-    assert "ciap: below the control curve (Δ -2.00 pp, 95% CI -3.00 … -1.00)" in text
+    assert "ciap: better (Δ +2.00 pp [+1.00, +3.00], margin 0.5 pp)" in text
+    assert "ciap: worse (Δ -2.00 pp [-3.00, -1.00], margin 0.5 pp)" in text
+
+
+def test_the_verdicts_forest_plot_draws_each_difference_its_bounds_the_margin_and_the_word(tmp_path):
+    t, su = _with_verdicts(tmp_path)
+    (fig,) = plots.FIGURES["verdicts"](t)
+    (ax,) = [a for a in fig.axes if a.axison]
+    judged = su[~su["verdict"].isin(["control"])]
+    words = [x.get_text() for x in ax.texts if x.get_text() in ("better", "worse", "equivalent", "inconclusive")]
+    assert sorted(words) == sorted(judged["verdict"])  # one word per (level, method)
+    for r in judged.itertuples():
+        bounds = [ln for ln in lines(ax, f"bounds-{r.method}") if np.allclose(ln.get_xdata(), [100 * r.delta_lo,
+                                                                                               100 * r.delta_hi])]
+        assert len(bounds) == 1, (r.method, r.verdict)
+    (band,) = [p for p in ax.patches if p.get_gid() == "margin"]
+    x0, x1 = (band.get_x(), band.get_x() + band.get_width()) if hasattr(band, "get_width") else \
+        (band.get_xy()[:, 0].min(), band.get_xy()[:, 0].max())
+    assert (x0, x1) == pytest.approx((-0.5, 0.5))
+    assert {lab.get_text() for lab in ax.get_yticklabels()} == {"ciap", "giap"}

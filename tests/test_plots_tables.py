@@ -67,12 +67,12 @@ CONTRACT = {
                "gradflow_epsilon_effective max_epochs min_epochs rewind control control_group needs_flows spec",
     "tickets": "dataset arch method seed iteration remaining_weights test_accuracy val_accuracy final_epochs "
                "train_seconds",
-    "frontier": "dataset arch control_group level method seed role budget cum_epochs test_accuracy "
-                "train_seconds flow_seconds",
-    "summary": "dataset arch method level level_label seeds test_accuracy_mean test_accuracy_std epochs_mean "
-               "epochs_std train_seconds_mean train_seconds_std flow_seconds_mean flow_seconds_std "
-               "speedup_epochs_vs_lth speedup_seconds_vs_lth speedup_epochs_vs_sap speedup_seconds_vs_sap "
-               "frontier_verdict frontier_delta frontier_ci_lo frontier_ci_hi",
+    "frontier": "dataset arch control_group level method seed role budget cum_epochs cost_epoch_equivalents "
+                "test_accuracy train_seconds flow_seconds",
+    "summary": "dataset arch method level level_label control_group seeds margin_pp test_accuracy_mean "
+               "test_accuracy_std epochs_mean epochs_std train_seconds_mean train_seconds_std flow_seconds_mean "
+               "flow_seconds_std cost_epoch_equivalents_mean cost_epoch_equivalents_std identical_to "
+               "verdict delta delta_lo delta_hi seeds_needed note",
 }
 CONTRACT = {k: v.split() for k, v in CONTRACT.items()}
 
@@ -274,11 +274,17 @@ def _at_level(run: pd.DataFrame, level: float) -> dict:
            "train_seconds": np.cumsum(np.where(retrain, r["train_seconds"], 0.0)),
            "flow_seconds": np.cumsum(np.where(retrain & r["flows_charged"].astype(bool), r["flow_seconds"], 0.0)),
            "test_accuracy": r["test_accuracy"].to_numpy(float)}
-    return {k: float(np.interp(-math.log(level), x, v)) for k, v in cum.items()}
+    out = {k: float(np.interp(-math.log(level), x, v)) for k, v in cum.items()}
+    out["cost_epoch_equivalents"] = out["cum_epochs"] + out["flow_seconds"] / 3.1  # 3.1 s per synthetic epoch
+    return out
 
 
-def _t975(n):
-    return {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571}.get(n, 2.4)
+MARGIN = 0.005  # the synthetic tables' equivalence margin (0.5 pp)
+
+
+def _t95(n):
+    """One-sided 95% t quantiles by sample size."""
+    return {2: 6.314, 3: 2.920, 4: 2.353, 5: 2.132, 6: 2.015}.get(n, 1.9)
 
 
 def _frontier_and_summary(it: pd.DataFrame, method_rows: list, specs: dict):
@@ -313,33 +319,30 @@ def _frontier_and_summary(it: pd.DataFrame, method_rows: list, specs: dict):
                     if role == "method":
                         deltas = []
                         for s in sorted(p[p["method"] == m]["seed"].unique()):
-                            cx = sorted((per[(c, s, lv)]["cum_epochs"], per[(c, s, lv)]["test_accuracy"])
+                            cx = sorted((per[(c, s, lv)]["cost_epoch_equivalents"], per[(c, s, lv)]["test_accuracy"])
                                         for c in controls if (c, s, lv) in per)
                             v = per[(m, s, lv)]
-                            deltas.append(v["test_accuracy"] - np.interp(v["cum_epochs"], *zip(*cx)))
+                            deltas.append(v["test_accuracy"] - np.interp(v["cost_epoch_equivalents"], *zip(*cx)))
                         d = np.asarray(deltas)
-                        h = _t975(len(d)) * d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else np.inf
+                        h = _t95(len(d)) * d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else np.inf
                         lo, hi = d.mean() - h, d.mean() + h
-                        verdicts[(m, lv)] = ("above" if lo > 0 else "below" if hi < 0 else "on", d.mean(), lo, hi)
+                        word = ("better" if lo > MARGIN else "worse" if hi < -MARGIN else
+                                "equivalent" if -MARGIN < lo and hi < MARGIN else "inconclusive")
+                        verdicts[(m, lv)] = (word, d.mean(), lo, hi)
                     else:
                         verdicts[(m, lv)] = ("control", np.nan, np.nan, np.nan)
         for m in p["method"].unique():
             for lv in levels:
                 vals = pd.DataFrame([per[(m, s, lv)] for s in p[p["method"] == m]["seed"].unique()])
-                ref = {b: pd.DataFrame([per[k] for k in per if k[0] == b and k[2] == lv]) for b in ("lth", "sap")}
                 verdict, delta, lo, hi = verdicts.get((m, lv), ("n/a", np.nan, np.nan, np.nan))
                 row = dict(dataset=ds, arch=arch, method=m, level=lv, level_label=f"{100 * lv:.3g}%",
-                           seeds=len(vals), frontier_verdict=verdict, frontier_delta=delta, frontier_ci_lo=lo,
-                           frontier_ci_hi=hi)
+                           control_group=meth.loc[m, "control_group"], seeds=len(vals), margin_pp=100 * MARGIN,
+                           identical_to="", verdict=verdict, delta=delta, delta_lo=lo, delta_hi=hi,
+                           seeds_needed=np.nan, note="")
                 for c, col in (("test_accuracy", "test_accuracy"), ("cum_epochs", "epochs"),
-                               ("train_seconds", "train_seconds"), ("flow_seconds", "flow_seconds")):
+                               ("train_seconds", "train_seconds"), ("flow_seconds", "flow_seconds"),
+                               ("cost_epoch_equivalents", "cost_epoch_equivalents")):
                     row[f"{col}_mean"], row[f"{col}_std"] = vals[c].mean(), vals[c].std()
-                for b, r in ref.items():
-                    ok = not r.empty
-                    row[f"speedup_epochs_vs_{b}"] = r["cum_epochs"].mean() / vals["cum_epochs"].mean() if ok else np.nan
-                    row[f"speedup_seconds_vs_{b}"] = ((r["train_seconds"] + r["flow_seconds"]).mean()
-                                                      / (vals["train_seconds"] + vals["flow_seconds"]).mean()
-                                                      if ok else np.nan)
                 summary.append(row)
     return frontier, summary
 
@@ -371,8 +374,8 @@ def test_synthetic_tables_keep_to_the_contract(tmp_path):
     assert m["max_epochs"].notna().all() and np.isnan(m.loc["ciap_auto", "infoflow_epsilon"])
     assert m.loc["ciap_auto", "infoflow_epsilon_effective"] > 0
     s = pd.read_csv(t / "summary.csv")
-    assert set(s["frontier_verdict"].fillna("n/a")) <= {"above", "on", "below", "control", "n/a"}  # "n/a" reads as NaN
-    assert (s[s["method"].isin(CONTROLS_SAP)]["frontier_verdict"] == "control").all()
+    assert set(s["verdict"].fillna("n/a")) <= {"better", "equivalent", "worse", "inconclusive", "control", "n/a"}
+    assert (s[s["method"].isin(CONTROLS_SAP)]["verdict"] == "control").all()
 
 
 # ---------------------------------------------------------------------------

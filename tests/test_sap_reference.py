@@ -1,9 +1,11 @@
 """SAP as the reference code counts and masks: a transcription of its prune-count rule (the PQ index over
 the surviving weights, m = ceil(d (1+eta)^(q/(p-q)) (1-I)^(qp/(q-p))) kept, floor(d min(gamma (1 - m/d),
 beta)) pruned, weights below the pivot magnitude removed), compared with infcop's pruner on random
-weights, for both scopes."""
+weights (seeded by a checksum of the case, so a failure reproduces), for both scopes, and where weights
+tie at the pivot."""
 import itertools
 import math
+import zlib
 
 import pytest
 import torch
@@ -49,7 +51,7 @@ CASES = list(itertools.product([(1, 2), (0.5, 1)], [1.0, 1.2], [0.0, 0.001], ["l
 @pytest.mark.parametrize("pq,gamma,eta,scope", CASES, ids=[f"p{a}q{b}-g{g}-e{e}-{s}" for (a, b), g, e, s in CASES])
 def test_counts_and_masks_equal_the_reference(pq, gamma, eta, scope):
     p, q = pq
-    torch.manual_seed(hash((p, q, gamma, eta, scope)) % 1000)
+    torch.manual_seed(zlib.crc32(repr((p, q, gamma, eta, scope)).encode()))  # the same in every process
     model = build_model("small_cnn", 1, 10, 8)
     masks = full_masks(model)
     with torch.no_grad():  # an earlier iteration pruned a random quarter: those weights are zero
@@ -66,6 +68,33 @@ def test_counts_and_masks_equal_the_reference(pq, gamma, eta, scope):
     for n, w in weights.items():
         d = float(masks[n].sum())
         assert sap_prune_count(w[masks[n]], p, q, eta, gamma, 0.9) == reference_count(w, d, p, q, eta, gamma, 0.9)
+
+
+def test_ties_at_the_pivot_remove_exactly_the_count_where_the_reference_keeps_every_tie():
+    # 40 weights of magnitude 1.0 straddle the pivot: the reference removes only what lies strictly below
+    # it; infcop removes exactly the count, the tied weights in index order (deterministic, documented)
+    w = torch.cat([torch.linspace(0.01, 0.5, 60), torch.ones(40), torch.linspace(2.0, 3.0, 100)])
+    w = w[torch.randperm(200, generator=torch.Generator().manual_seed(zlib.crc32(b"ties")))]
+    weights, masks = {"w": w.clone()}, {"w": torch.ones(200, dtype=torch.bool)}
+    num = reference_count(w, 200.0, 1, 2, 0.0, 1.0, 0.9)
+    assert 60 < num < 100  # the pivot is one of the tied weights
+    theirs = reference_masks(weights, masks, 1, 2, 0.0, 1.0, 0.9, "global")["w"]
+
+    class One(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(200, 1, bias=False)
+            with torch.no_grad():
+                self.fc.weight.copy_(w[None])
+
+    model = One()
+    ours = prune(model, {"fc.weight": torch.ones(1, 200, dtype=torch.bool)},
+                 {"name": "sap", "p": 1, "q": 2, "scope": "global"})["fc.weight"][0]
+    assert int((~ours).sum()) == num and int((~theirs).sum()) == 60  # exact count vs. strictly-below only
+    tied = w == 1.0
+    assert torch.equal(ours[~tied], theirs[~tied])  # the two agree on every weight off the tie
+    removed_ties = (~ours & tied).nonzero().flatten()
+    assert torch.equal(removed_ties, tied.nonzero().flatten()[: num - 60])  # the first ties by index
 
 
 def test_the_ceil_matters_where_the_kept_count_is_fractional():

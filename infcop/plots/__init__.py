@@ -55,9 +55,12 @@ _SPECS = (
                "cumulative retraining epochs and seconds against remaining weights"),
     FigureSpec("ablation", "ablation", "ablation",
                "final accuracy and total retraining epochs against a swept stop threshold"),
+    FigureSpec("verdicts", "verdicts", "verdicts",
+               "the decision: per level and method, the seed-paired difference to the fixed-budget curve at "
+               "the method's full cost, the margin and the verdict"),
     FigureSpec("frontier", "frontier", "frontier",
-               "test accuracy against cumulative retraining epochs at matched sparsity, fixed-budget controls "
-               "as a curve"),
+               "test accuracy against the full cost (epoch-equivalents) at matched sparsity, fixed-budget "
+               "controls as a curve, every seed a point"),
 )
 
 FIGURES = MappingProxyType({s.name: s for s in _SPECS})

@@ -12,7 +12,8 @@ from .style import isnan, method_colors
 
 KEYS = ["dataset", "arch", "method"]
 _TEXT_COLUMNS = ("dataset", "arch", "method", "layer", "metric", "stop_reason", "stops", "pruner", "criterion",
-                 "name", "measure", "form", "control_group", "role", "level_label", "frontier_verdict", "rewind",
+                 "name", "measure", "form", "control_group", "role", "level_label", "verdict", "rewind", "note",
+                 "identical_to",
                  "infoflow_threshold", "gradflow_threshold", "infoflow_measure")
 
 def read(tables_dir: Path, name: str, required, optional: bool = False) -> pd.DataFrame:

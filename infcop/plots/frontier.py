@@ -1,10 +1,11 @@
-"""frontier.pdf: test accuracy against cumulative retraining cost at matched sparsity.
+"""frontier.pdf: test accuracy against the full cost at matched sparsity (epoch-equivalents: retraining
+epochs, plus flow measurements and the train-dense work only the method needs).
 
-One panel per (dataset, arch, control group, level): the fixed-budget controls of the group as a
-curve (sorted by their epoch budget, each point labelled with it), every other method of the group
-as a point with its 95% t-interval over seeds on both axes (and its seeds' points with fewer than 5
-seeds), labelled with the summary's verdict: above, on or below the control curve. A method above
-the curve reaches more accuracy for the same retraining than simply training less."""
+One panel per (dataset, arch, control group with at least two controls, level): the fixed-budget
+controls of the group as a curve through their means (each point labelled with its budget), every other
+method of the group as its mean, and every seed as a small point of its own (no t-intervals of absolute
+accuracy: what decides a verdict is the seed-paired difference, drawn in `verdicts`). The legend gives
+each method's verdict from summary.csv."""
 
 from __future__ import annotations
 
@@ -15,21 +16,20 @@ import pandas as pd
 
 from . import data as D
 from .axes import maybe_log, plain_log_ticks
-from .stats import MIN_SEEDS_FOR_BAND, n_seeds, t_halfwidth
+from .stats import n_seeds, t_halfwidth
 from .style import figure_fn, method_markers, method_order, new_figure, no_data
 
 CONTROL_COLOR = "0.3"
-FRONTIER_COLS = ["dataset", "arch", "control_group", "level", "method", "seed", "role", "budget", "cum_epochs",
-                 "test_accuracy"]
-SUMMARY_COLS = ["dataset", "arch", "method", "level", "frontier_verdict", "frontier_delta", "frontier_ci_lo",
-                "frontier_ci_hi"]
+FRONTIER_COLS = ["dataset", "arch", "control_group", "level", "method", "seed", "role", "budget",
+                 "cost_epoch_equivalents", "test_accuracy"]
+SUMMARY_COLS = ["dataset", "arch", "method", "level", "verdict", "delta", "delta_lo", "delta_hi", "margin_pp"]
 
 
 def points(fr: pd.DataFrame) -> pd.DataFrame:
     """Per method: mean cum_epochs and test accuracy (%) over seeds, their 95% t half-widths, n, budget."""
     rows = []
     for m, g in fr.groupby("method", sort=False):
-        x, y = g["cum_epochs"].to_numpy(float), g["test_accuracy"].to_numpy(float) * 100
+        x, y = g["cost_epoch_equivalents"].to_numpy(float), g["test_accuracy"].to_numpy(float) * 100
         rows.append(dict(method=m, role=g["role"].iloc[0], budget=pd.to_numeric(g["budget"], errors="coerce").mean(),
                          x=np.nanmean(x), y=np.nanmean(y), dx=t_halfwidth(x), dy=t_halfwidth(y),
                          n=int(g["seed"].nunique())))
@@ -37,17 +37,15 @@ def points(fr: pd.DataFrame) -> pd.DataFrame:
 
 
 def verdict_label(method: str, s: pd.DataFrame) -> str:
-    """'ciap: on the control curve (Δ −0.4 pp, 95% CI −1.9 … +1.1)' from the summary row of the panel."""
+    """'ciap: inconclusive (Δ −0.40 pp [−1.90, +1.10], margin 0.5 pp)' from the summary row of the panel."""
     if s.empty:
         return f"{method}: no verdict in summary.csv"
     r = s.iloc[0]
-    v = r["frontier_verdict"] if isinstance(r["frontier_verdict"], str) else "n/a"
-    if v not in ("above", "on", "below"):
+    v = r["verdict"] if isinstance(r["verdict"], str) else "n/a"
+    if v not in ("better", "equivalent", "worse", "inconclusive"):
         return f"{method}: no verdict ({v})"
-    where = {"above": "above", "on": "on", "below": "below"}[v]
-    d, lo, hi = (100 * pd.to_numeric(r[c], errors="coerce") for c in ("frontier_delta", "frontier_ci_lo",
-                                                                        "frontier_ci_hi"))
-    return f"{method}: {where} the control curve (Δ {d:+.2f} pp, 95% CI {lo:+.2f} … {hi:+.2f})"
+    d, lo, hi, m = (pd.to_numeric(r[c], errors="coerce") for c in ("delta", "delta_lo", "delta_hi", "margin_pp"))
+    return f"{method}: {v} (Δ {100 * d:+.2f} pp [{100 * lo:+.2f}, {100 * hi:+.2f}], margin {m:.2g} pp)"
 
 
 def _limits(vals, extra) -> tuple[float, float]:
@@ -72,17 +70,12 @@ def _panel(ax, fr: pd.DataFrame, su: pd.DataFrame, colors, markers, title: str):
         .reset_index()
     xs, ys, ex, ey = [], [], [], []
     handles = []
-    few = lambda n: 1 < n < MIN_SEEDS_FOR_BAND  # noqa: E731
     if len(ctrl):
         seeds = fr[fr["method"].isin(ctrl["method"])]
-        if few(int(ctrl["n"].max())):
-            ax.scatter(seeds["cum_epochs"], seeds["test_accuracy"] * 100, s=6, color=CONTROL_COLOR, alpha=0.35,
-                       lw=0, gid="control-seeds", zorder=2)
-            xs += seeds["cum_epochs"].tolist()
-            ys += (seeds["test_accuracy"] * 100).tolist()
-        else:
-            ax.errorbar(ctrl["x"], ctrl["y"], xerr=ctrl["dx"], yerr=ctrl["dy"], fmt="none", ecolor=CONTROL_COLOR,
-                        elinewidth=0.6, alpha=0.5, zorder=2)
+        ax.scatter(seeds["cost_epoch_equivalents"], seeds["test_accuracy"] * 100, s=7, color=CONTROL_COLOR,
+                   alpha=0.4, lw=0, gid="control-seeds", zorder=2)
+        xs += seeds["cost_epoch_equivalents"].tolist()
+        ys += (seeds["test_accuracy"] * 100).tolist()
         ax.plot(ctrl["x"], ctrl["y"], color=CONTROL_COLOR, marker="s", ms=4, lw=1.3, gid="control-curve", zorder=3)
         for r in ctrl.itertuples():
             ax.annotate(f"{r.budget:g}" if np.isfinite(r.budget) else r.method, (r.x, r.y), xytext=(3, -9),
@@ -93,38 +86,35 @@ def _panel(ax, fr: pd.DataFrame, su: pd.DataFrame, colors, markers, title: str):
         ys += ctrl["y"].tolist()
     for r in meth.itertuples():
         c, mk = colors.get(r.method, "black"), markers.get(r.method, "o")
-        if few(r.n):
-            s = fr[fr["method"] == r.method]
-            ax.scatter(s["cum_epochs"], s["test_accuracy"] * 100, s=9, color=c, alpha=0.45, lw=0, marker=mk,
-                       gid=f"seeds-{r.method}", zorder=4)
-            xs += s["cum_epochs"].tolist()
-            ys += (s["test_accuracy"] * 100).tolist()
-        ax.errorbar([r.x], [r.y], xerr=[r.dx], yerr=[r.dy], fmt="none", ecolor=c, elinewidth=0.9, capsize=2,
-                    zorder=5)
+        s = fr[fr["method"] == r.method]
+        ax.scatter(s["cost_epoch_equivalents"], s["test_accuracy"] * 100, s=10, color=c, alpha=0.5, lw=0, marker=mk,
+                   gid=f"seeds-{r.method}", zorder=4)
+        xs += s["cost_epoch_equivalents"].tolist()
+        ys += (s["test_accuracy"] * 100).tolist()
         ax.plot([r.x], [r.y], color=c, marker=mk, ms=6.5, ls="none", markeredgecolor="white", markeredgewidth=0.6,
                 gid=f"method-{r.method}", zorder=6)
         sm = su[su["method"] == r.method]
         handles.append(Line2D([], [], color=c, marker=mk, ms=5, ls="none", label=verdict_label(r.method, sm)))
         xs.append(r.x)
         ys.append(r.y)
-        ex += [r.x - r.dx, r.x + r.dx]
-        ey += [r.y - r.dy, r.y + r.dy]
     if xs:
         if not maybe_log(ax, xs, "x", decades=0.7):
-            ax.set_xlim(*_limits(xs, ex))
+            lo, hi = _limits(xs, ex)
+            ax.set_xlim(max(lo, -0.05 * (hi - lo)), hi)  # no cost below zero
         else:
             plain_log_ticks(ax, "x")
             lo, hi = min(x for x in xs if x > 0), max(xs)
             ax.set_xlim(lo / 1.4, hi * 1.4)
-        ax.set_ylim(*_limits(ys, ey))
+        lo, hi = _limits(ys, ey)
+        ax.set_ylim(lo, min(hi, 100.5))  # no accuracy above 100%
     ax.set_title(title, fontsize=8)
-    ax.set_xlabel("cumulative retraining epochs to reach this sparsity")
+    ax.set_xlabel("full cost to reach this sparsity (epoch-equivalents)")
     ax.set_ylabel("test accuracy there (%)")
     from matplotlib.transforms import offset_copy
 
     # below the x label, at a fixed distance (an axes-fraction offset moves as the layout resizes the axes)
     below = offset_copy(ax.transAxes, fig=ax.figure, y=-26, units="points")
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, fontsize=6.5,
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, fontsize=7.5,
               frameon=False, handletextpad=0.4)
 
 
@@ -137,8 +127,14 @@ def frontier(tables_dir: Path):
     if fr.empty:
         return no_data("Cost–accuracy frontier", "frontier.csv")
     fr = fr.copy()
-    for c in ("level", "budget", "cum_epochs", "test_accuracy"):
+    for c in ("level", "budget", "cost_epoch_equivalents", "test_accuracy"):
         fr[c] = pd.to_numeric(fr[c], errors="coerce")
+    # only groups with a curve: at least two fixed-budget controls
+    ctrl_n = fr[fr["role"] == "control"].groupby(["dataset", "arch", "control_group"])["method"].nunique()
+    keep = {k for k, v in ctrl_n.items() if v >= 2}
+    fr = fr[[k in keep for k in zip(fr["dataset"], fr["arch"], fr["control_group"])]]
+    if fr.empty:
+        return no_data("Cost–accuracy frontier", "frontier.csv (no group with two or more fixed-budget controls)")
     fr["_lv"] = fr["level"].round(9)
     su = su.assign(_lv=pd.to_numeric(su["level"], errors="coerce").round(9)) if len(su) else su.assign(_lv=np.nan)
     colors = D.experiment_colors(methods, fr)
@@ -147,13 +143,11 @@ def frontier(tables_dir: Path):
     levels = {g: sorted(D.sel(fr, dataset=g[0], arch=g[1], control_group=g[2])["_lv"].unique(), reverse=True)
               for g in groups}
     nc = max(len(v) for v in levels.values())
-    n = n_seeds(fr)
     entries = max(D.sel(fr[fr["role"] != "control"], dataset=g[0], arch=g[1], control_group=g[2])["method"].nunique()
                   for g in groups) + 1  # legend entries below a panel
     fig = new_figure(max(4.6 * nc, 7.0), (3.9 + 0.17 * entries) * len(groups) + 0.9)
-    spread = (f"points: mean over {n} seeds with 95% t-intervals" + ("; small dots: single seeds"
-                                                                       if 1 < n < MIN_SEEDS_FOR_BAND else ""))
-    fig.suptitle(f"Cost–accuracy frontier at matched sparsity: methods against fixed-budget controls\n({spread})")
+    fig.suptitle("Cost–accuracy frontier at matched sparsity: methods against fixed-budget controls\n"
+                 f"(large markers: mean over {n_seeds(fr)} seeds; small dots: single seeds; the verdicts: verdicts.png)")
     axes = fig.subplots(len(groups), nc, squeeze=False)
     for r, g in enumerate(groups):
         for j in range(nc):
