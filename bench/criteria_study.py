@@ -172,12 +172,69 @@ def print_report(rep: dict) -> list[str]:
     return lines
 
 
+def markdown_tables(rep: dict) -> str:
+    """Tables (a), (b, c) and (d) as BENCHMARKS.md shows them (printed with --markdown): one column per
+    rewind point, so the numbers there are the script's, not retyped."""
+    regimes = list(REGIMES)
+    heads = {"dense": "dense", "init": "init", "e1": "epoch 1"}
+    out = ["(a) fires at epoch 0 / later / never (of the iterations), median [range] of the later stop epochs", "",
+           "| measure | threshold | " + " | ".join(heads[r] for r in regimes) + " |", "|" + "---|" * (2 + len(regimes))]
+    keys = []
+    for r in rep["replay"]:
+        if (r["measure"], r["form"]) not in keys:
+            keys.append((r["measure"], r["form"]))
+    for measure, form in keys:
+        cells = []
+        for reg in regimes:
+            (r,) = [x for x in rep["replay"] if (x["regime"], x["measure"], x["form"]) == (reg, measure, form)]
+            cell = f"{r['at_epoch0']} / {r['later']} / {r['never']}"
+            cells.append(cell + (f", {r['stop_epochs']}" if r["later"] else ""))
+        out.append(f"| {measure} | {form} | " + " | ".join(cells) + " |")
+    out += ["", "(b, c) distance at epoch 0 and after the 10 epochs (medians), final / epoch 0 (median), share of "
+            "iterations in which retraining lowered it, Spearman(distance, validation accuracy) across the epochs "
+            "(median, share < 0)", "",
+            "| rewind | measure | epoch 0 | after 10 | final / epoch 0 | lowered in | Spearman (median, share < 0) |",
+            "|---|---|---|---|---|---|---|"]
+    for r in rep["distances"]:
+        out.append(f"| {heads[r['regime']]} | {r['measure']} | {r['epoch0_median']:.3g} | {r['final_median']:.3g} | "
+                   f"{r['final_over_epoch0_median']:.2f}x | {100 * r['share_final_below_epoch0']:.0f}% | "
+                   f"{r['spearman_median']:+.2f}, {100 * r['spearman_share_negative']:.0f}% |")
+    out += ["", "(d) controls (full cost in epoch-equivalents, test accuracy), then each method: full cost, accuracy, "
+            "verdict, Δ to the control curve [one-sided 95% bounds]", "",
+            "| method | " + " | ".join(heads[r] for r in regimes) + " |", "|" + "---|" * (1 + len(regimes))]
+    names = []
+    for r in rep["frontier"]:
+        if r["method"] not in names:
+            names.append(r["method"])
+    for name in names:
+        cells = []
+        for reg in regimes:
+            rows = [x for x in rep["frontier"] if (x["regime"], x["method"]) == (reg, name)]
+            if not rows:
+                cells.append("—")
+                continue
+            r = rows[0]
+            cell = f"{r['cost']:.1f} eq, {100 * r['test_accuracy']:.2f}%"
+            if r["verdict"] != "control":
+                cell += f", {r['verdict']}"
+                if r["delta"] == r["delta"]:
+                    cell += f" {100 * r['delta']:+.2f} [{100 * r['lo']:+.2f}, {100 * r['hi']:+.2f}]"
+                if r["identical_to"]:
+                    cell += f" = `{r['identical_to'][len(reg) + 1:]}`"
+            cells.append(cell)
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    levels = {reg: next((x["level"] for x in rep["frontier"] if x["regime"] == reg), "—") for reg in regimes}
+    out += ["", "Deepest common level: " + ", ".join(f"{heads[r]} {levels[r]}" for r in regimes) + "."]
+    return "\n".join(out)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reuse", action="store_true", help="analyse the results already in --workdir")
     ap.add_argument("--experiment", type=Path, default=EXPERIMENT,
                     help="the study's experiment file (criteria_study_digits.yaml or criteria_study_mnist1d.yaml)")
     ap.add_argument("--workdir", type=Path, default=None, help="default: the scratch folder, by experiment name")
+    ap.add_argument("--markdown", action="store_true", help="also print the tables as BENCHMARKS.md shows them")
     args = ap.parse_args()
     experiment = args.experiment.resolve()
     config = yaml.safe_load(experiment.read_text())
@@ -194,7 +251,10 @@ def main() -> int:
         print(f"criteria study: {wall:.0f} s wall ({machine()})")
     rep = analyse(args.workdir / "results" / config["experiment"]["name"])
     save_json(rep, args.workdir / "criteria_study.json")
-    for line in print_report(rep):
+    lines = print_report(rep)
+    if args.markdown:
+        print("\n" + markdown_tables(rep) + "\n")
+    for line in lines:
         print(line)
     return 0
 

@@ -146,6 +146,9 @@ def level_label(level: float) -> str:
     return f"{100 * level:.3g}%"
 
 
+CONTRAST_COLUMNS = ["dataset", "arch", "control_group", "level", "level_label", "method", "against", "seeds",
+                    "margin_pp", "accuracy_verdict", "accuracy_delta", "accuracy_delta_lo", "accuracy_delta_hi",
+                    "seeds_needed", "cost_delta_epoch_equivalents", "cost_delta_min", "cost_delta_max"]
 POINT_COLUMNS = RUN + ["level", "test_accuracy", "cum_epochs", "cum_train_s", "cum_flow_s", "once_s", "once_epochs",
                        "cost", "cost_seconds"]
 
@@ -352,7 +355,7 @@ def frontier_and_summary(iterations, methods, margin_pp: float = 0.5, test_sizes
     summary = pd.DataFrame(summary)
     if not summary.empty:
         summary = _pruner_speedups(summary, pd.DataFrame(frontier))
-    return pd.DataFrame(frontier), summary, pd.DataFrame(contrasts)
+    return pd.DataFrame(frontier), summary, pd.DataFrame(contrasts, columns=CONTRAST_COLUMNS)
 
 
 def _pruner_speedups(summary, frontier):

@@ -175,7 +175,7 @@ def test_quickstart_block_runs_one_job_per_run_with_tables_of_a_local_run(tmp_pa
     k = cfg["experiment"]["iterations"]
     res = profile()["set-resources"]
     by_comment = {j["comment"]: j for j in jobs}
-    # one job per dense network, one per run, one for tables and figures (17 without groups)
+    # one job per dense network, one per run, one for tables and figures (18 without groups)
     dense = "rule_train_dense_wildcards_digits_small_cnn_0"
     groups = [f"rule_{r}_evaluate_imp_iteration" for r in _runs(cfg)]
     assert sorted(by_comment) == sorted([dense, *groups, REPORT]), [j["comment"] for j in jobs]
@@ -209,7 +209,7 @@ def test_groups_off_submits_one_job_per_rule_and_gpu_only_for_gpu_rules(tmp_path
     for r, j in zip(rules, jobs):
         counts[r.group(1)] = counts.get(r.group(1), 0) + 1
         assert (j["gres"] == "gres:gpu:1") == (r.group(1) in GPU_RULES), j
-    assert counts == {"train_dense": 1, "imp_iteration": 4, "evaluate": 2, "tables": 1, "figure": 8, "similarity": 1}
+    assert counts == {"train_dense": 1, "imp_iteration": 4, "evaluate": 2, "tables": 1, "figure": 9, "similarity": 1}
     assert any(j["comment"] == "rule_imp_iteration_wildcards_digits_small_cnn_0_lth_2" for j in jobs)
     assert comparable_tables(wd / "results") == comparable_tables(local_reference / "results")
 

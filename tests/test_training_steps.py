@@ -170,6 +170,12 @@ def test_ciap_stops_on_a_named_criterion_and_evaluate_writes_tidy_csv(dense, tmp
     assert rows[0]["remaining_weights"] == 1.0 and rows[1]["remaining_weights"] < 1.0
     header = (tmp_path / "evaluation.csv").read_text().splitlines()[0]
     assert header.startswith("dataset,arch,method,seed,iteration,remaining_weights,test_accuracy")
+    # MACs per input: the dense count at iteration 0, each layer's share of survivors after pruning
+    dense_macs = 64 * 32 * 9 + 64 * 64 * 32 * 9 + 1024 * 128 + 128 * 10  # small_cnn on 8x8 (tests/test_models.py)
+    assert rows[0]["macs"] == rows[0]["dense_macs"] == rows[1]["dense_macs"] == dense_macs
+    assert rows[1]["macs"] < dense_macs
+    # the dense noise floors' seconds are recorded apart from its flows (charged to `auto` methods only)
+    assert rows[0]["noise_floor_seconds"] > 0 and rows[1]["noise_floor_seconds"] is None
     layers = (tmp_path / "layers.csv").read_text().splitlines()
     assert layers[0] == "dataset,arch,method,seed,iteration,metric,layer,layer_index,value"
     assert len(layers) - 1 == 2 * (3 + 3 + 4 + 4 + 4)  # connectivity, |r|, CKA, gradient flow, similarity

@@ -39,7 +39,11 @@ def test_every_declared_output_exists_and_is_well_formed(tiny_run):
     for f in files:
         p = wd / f
         assert p.is_file() and p.stat().st_size > 0, f
-        if p.suffix == ".csv":
+        if p.name == "contrasts.csv":  # rows only with an early-stopping and a flow method in one group
+            from infcop.compare import CONTRAST_COLUMNS
+
+            assert list(pd.read_csv(p).columns) == CONTRAST_COLUMNS
+        elif p.suffix == ".csv":
             assert len(pd.read_csv(p)) > 0, f
         elif p.suffix == ".json":
             json.loads(p.read_text())
@@ -71,7 +75,7 @@ def test_changed_method_parameters_rerun_only_that_branch(tiny_run, tmp_path):
         cfg["methods"]["lth"]["pruner"]["rate"] = 0.2
         (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
     # lth's two iterations, its evaluation (with its ticket), then the tables and the figures; no dense, no ciap
-    assert counts == {"imp_iteration": 2, "evaluate": 1, "tables": 1, "figure": 8, "similarity": 1, "all": 1}
+    assert counts == {"imp_iteration": 2, "evaluate": 1, "tables": 1, "figure": 9, "similarity": 1, "all": 1}
 
 
 def test_rerun_one_method_leaves_dense_and_other_methods_untouched(tiny_run):
@@ -154,7 +158,8 @@ def test_tables_have_their_columns_and_row_counts(tiny_run):
     it = pd.read_csv(t / "iterations.csv")
     assert list(it.columns) == ["dataset", "arch", "method", "seed", "iteration", "remaining_weights",
                                 "test_accuracy", "val_accuracy", "epochs_trained", "stop_reason", "train_seconds",
-                                "flow_seconds", "flows_charged", "epoch0_val_accuracy", "stopped_early_vs_accuracy"]
+                                "flow_seconds", "noise_floor_seconds", "flows_charged", "epoch0_val_accuracy",
+                                "stopped_early_vs_accuracy", "macs", "dense_macs"]
     assert len(it) == 2 * 1 * (2 + 1)  # methods x seeds x (iterations + dense)
     per_net = 3 + 3 + 4 + 4 + 4  # small_cnn: connectivity and |r| per pair; CKA, gradient flow, similarity per layer
     layers = pd.read_csv(t / "layers.csv")
@@ -176,10 +181,13 @@ def test_tables_have_their_columns_and_row_counts(tiny_run):
     assert len(criteria) == 2 * len(ciap_epochs)  # infoflow and accuracy, at every epoch of ciap
     summary = pd.read_csv(t / "summary.csv")
     assert {"level", "level_label", "test_accuracy_mean", "epochs_mean", "train_seconds_mean", "flow_seconds_mean",
-            "speedup_epochs_vs_lth", "speedup_seconds_vs_sap", "frontier_verdict"} <= set(summary.columns)
+            "cost_epoch_equivalents_mean", "margin_pp", "verdict", "delta", "delta_lo", "delta_hi",
+            "identical_to"} <= set(summary.columns)
     lth = summary[summary["method"] == "lth"].set_index("level")
-    assert (lth["speedup_epochs_vs_lth"] == 1.0).all()
+    assert (lth["verdict"] == "control").all()
     assert lth["epochs_mean"].max() == 2 * 3  # at its deepest level lth retrained 2 iterations x 3 epochs
+    assert (lth["cost_epoch_equivalents_mean"] == lth["epochs_mean"]).all()  # no flows, no train-dense share
+    assert (summary["margin_pp"] == 0.5).all()  # compare.margin_pp; one digits image (0.28 pp) is less
     assert len(pd.read_csv(t / "tickets.csv")) == 2 and len(pd.read_csv(t / "methods.csv")) == 2
     md = (t / "summary.md").read_text()
     assert md.startswith("# Summary") and "every method at" in md

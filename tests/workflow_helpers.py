@@ -17,8 +17,9 @@ TIMING = ("s", "h:m:s")  # Snakemake's benchmark columns; and every column measu
 
 
 def is_timing(column: str) -> bool:
-    """Wall-clock columns: they differ between any two runs."""
-    return column in TIMING or "seconds" in column
+    """Wall-clock columns, and those computed from them (the full cost converts measured flow seconds to
+    epoch-equivalents; speed-ups divide such costs): they differ between any two runs."""
+    return column in TIMING or any(w in column for w in ("seconds", "equivalent", "speedup"))
 
 
 def env() -> dict:
