@@ -60,7 +60,20 @@ def _limits(vals, extra) -> tuple[float, float]:
     return lo2 - pad, hi2 + pad
 
 
-def _panel(ax, fr: pd.DataFrame, su: pd.DataFrame, colors, markers, title: str):
+CONTRAST_COLS = ["dataset", "arch", "level", "method", "against", "accuracy_verdict", "accuracy_delta"]
+
+
+def contrast_text(method: str, co: pd.DataFrame) -> str:
+    """'vs earlystop: worse (−1.02 pp)' lines from contrasts.csv rows of the panel, or ''."""
+    rows = co[co["method"] == method] if len(co) else co
+    parts = []
+    for r in rows.itertuples():
+        word = r.accuracy_verdict if isinstance(r.accuracy_verdict, str) else "n/a"
+        parts.append(f"vs {r.against}: {word} ({100 * float(r.accuracy_delta):+.2f} pp)")
+    return "".join(f"\n    {p}" for p in parts)  # a line of its own under the verdict
+
+
+def _panel(ax, fr: pd.DataFrame, su: pd.DataFrame, colors, markers, title: str, co: pd.DataFrame | None = None):
     from matplotlib.lines import Line2D
 
     pts = points(fr)
@@ -94,7 +107,8 @@ def _panel(ax, fr: pd.DataFrame, su: pd.DataFrame, colors, markers, title: str):
         ax.plot([r.x], [r.y], color=c, marker=mk, ms=6.5, ls="none", markeredgecolor="white", markeredgewidth=0.6,
                 gid=f"method-{r.method}", zorder=6)
         sm = su[su["method"] == r.method]
-        handles.append(Line2D([], [], color=c, marker=mk, ms=5, ls="none", label=verdict_label(r.method, sm)))
+        label = verdict_label(r.method, sm) + (contrast_text(r.method, co) if co is not None else "")
+        handles.append(Line2D([], [], color=c, marker=mk, ms=5, ls="none", label=label))
         xs.append(r.x)
         ys.append(r.y)
     if xs:
@@ -123,6 +137,8 @@ def frontier(tables_dir: Path):
     """Accuracy against cumulative retraining cost at matched sparsity, controls as a curve."""
     fr = D.read(tables_dir, "frontier", FRONTIER_COLS)
     su = D.read(tables_dir, "summary", SUMMARY_COLS)
+    co = D.read(tables_dir, "contrasts", CONTRAST_COLS, optional=True)  # flow methods vs early stopping
+    co = co.assign(_lv=pd.to_numeric(co["level"], errors="coerce").round(9))
     methods = D.read_methods(tables_dir)
     if fr.empty:
         return no_data("Cost–accuracy frontier", "frontier.csv")
@@ -145,7 +161,8 @@ def frontier(tables_dir: Path):
     nc = max(len(v) for v in levels.values())
     entries = max(D.sel(fr[fr["role"] != "control"], dataset=g[0], arch=g[1], control_group=g[2])["method"].nunique()
                   for g in groups) + 1  # legend entries below a panel
-    fig = new_figure(max(4.6 * nc, 7.0), (3.9 + 0.17 * entries) * len(groups) + 0.9)
+    lines_per_entry = 2 if len(co) else 1  # a contrast with early stopping under each verdict
+    fig = new_figure(max(5.6 * nc, 7.0), (3.9 + 0.19 * lines_per_entry * entries) * len(groups) + 0.9)
     fig.suptitle("Cost–accuracy frontier at matched sparsity: methods against fixed-budget controls\n"
                  f"(large markers: mean over {n_seeds(fr)} seeds; small dots: single seeds; the verdicts: verdicts.png)")
     axes = fig.subplots(len(groups), nc, squeeze=False)
@@ -161,7 +178,9 @@ def frontier(tables_dir: Path):
             s = D.sel(su, dataset=g[0], arch=g[1])
             s = s[s["_lv"] == lv] if len(s) else s
             pct = f"{100 * lv:.3g}%"
-            _panel(ax, f, s, colors, markers, f"{g[0]} / {g[1]} — {pct} weights remaining\n{_wrap(g[2])}")
+            c = D.sel(co, dataset=g[0], arch=g[1]) if len(co) else co
+            c = c[c["_lv"] == lv] if len(c) else c
+            _panel(ax, f, s, colors, markers, f"{g[0]} / {g[1]} — {pct} weights remaining\n{_wrap(g[2])}", c)
     return fig
 
 
