@@ -24,7 +24,6 @@ import math
 
 RUN = ["dataset", "arch", "method", "seed"]
 LADDER = (0.5, 0.25, 0.1, 0.05, 0.02, 0.01)  # named levels shown beside the deepest common one
-VERDICTS = ("better", "equivalent", "worse", "inconclusive")
 CONFIDENCE = 0.95  # of each one-sided test
 MIN_SPEEDUP_COST = 0.5  # epoch-equivalents: below it a speed-up ratio is noise over a near-zero cost
 
@@ -86,15 +85,15 @@ def run_curves(iterations, methods=None):
     it["once_s"], it["once_epochs"] = 0.0, 0.0
     if methods is not None and not it.empty:
         info = methods.set_index("method")
-        noise = it[it["iteration"] == 0].set_index(RUN)["noise_floor_seconds"] if "noise_floor_seconds" in it else None
-        for key, idx in g.groups.items():
-            m = key[2]
-            if m not in info.index:
-                continue
-            if noise is not None and bool(info.loc[m].get("needs_noise_floor", False)):
-                s = noise.get(key, math.nan)
-                it.loc[idx, "once_s"] = float(s) if s == s else 0.0
-            it.loc[idx, "once_epochs"] = float(info.loc[m].get("rewind_epochs", 0) or 0)
+        if "rewind_epochs" in info:
+            it["once_epochs"] = it["method"].map(info["rewind_epochs"]).fillna(0).astype(float)
+        if "needs_noise_floor" in info and "noise_floor_seconds" in it:
+            dense = it.loc[it["iteration"] == 0, RUN + ["noise_floor_seconds"]].rename(
+                columns={"noise_floor_seconds": "_floor_s"})
+            it = it.merge(dense, on=RUN, how="left")  # each run's dense noise-floor seconds, on every row
+            needs = it["method"].map(info["needs_noise_floor"]).fillna(False).astype(bool)
+            it["once_s"] = it["_floor_s"].fillna(0.0).where(needs, 0.0)
+            it = it.drop(columns="_floor_s")
     return it
 
 

@@ -44,6 +44,8 @@ ADDRESS_ENV = "INFCOP_WARM_START_ADDRESS"  # the socket's path
 PID_ENV = "INFCOP_WARM_START_PID"  # the server's pid, as the kernel must report it
 TOKEN_ENV = "INFCOP_WARM_START_TOKEN"  # a random secret of this run
 NOTICE_FD_ENV = "INFCOP_WARM_START_NOTICE_FD"  # the server's copy of Snakemake's stderr
+# What `start` hands the server process alone (it pops them): never a job's
+READY_FD_ENV, PARENT_ENV, LOG_ENV = "INFCOP_WARM_START_READY_FD", "INFCOP_WARM_START_PARENT", "INFCOP_WARM_START_LOG"
 SWITCH_ENV = "INFCOP_WARM_START"
 JOB_ENV = (ADDRESS_ENV, PID_ENV, TOKEN_ENV)
 ENTRY_POINT = "infcop.cli:main"  # by name: importing cli here would make an import circle
@@ -489,11 +491,7 @@ class Server:
         finally:
             if self.listener.fileno() >= 0:
                 self.listener.close()
-            for path in (self.address, os.path.dirname(self.address)):
-                try:
-                    os.rmdir(path) if path != self.address else os.unlink(path)
-                except OSError:
-                    pass
+            remove_socket(self.address)
 
     def accept(self) -> None:
         try:
@@ -677,6 +675,15 @@ class Handle:
         return {ADDRESS_ENV: self.address, PID_ENV: str(self.proc.pid), TOKEN_ENV: self.token}
 
 
+def remove_socket(address: str) -> None:
+    """The socket and its private directory, once the server is done with them."""
+    for remove, path in ((os.unlink, address), (os.rmdir, os.path.dirname(address))):
+        try:
+            remove(path)
+        except OSError:
+            pass
+
+
 def _private_directory() -> str:
     base = tempfile.gettempdir()
     if len(base) > 60:  # a Unix socket's path must fit in 107 bytes
@@ -704,8 +711,8 @@ def start(log_path: str, notices=None, export: bool = True) -> Handle | None:
     os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
     ready, ready_w = os.pipe()
     pass_fds = [ready_w]
-    env = {**os.environ, **{v: "1" for v in THREAD_VARS}, TOKEN_ENV: token, "INFCOP_WARM_START_READY_FD": str(ready_w),
-           "INFCOP_WARM_START_PARENT": str(os.getpid()), ADDRESS_ENV: address, "INFCOP_WARM_START_LOG": log_path}
+    env = {**os.environ, **{v: "1" for v in THREAD_VARS}, TOKEN_ENV: token, READY_FD_ENV: str(ready_w),
+           PARENT_ENV: str(os.getpid()), ADDRESS_ENV: address, LOG_ENV: log_path}
     for name in (PID_ENV, NOTICE_FD_ENV):
         env.pop(name, None)
     if notices is not None:
@@ -724,7 +731,7 @@ def start(log_path: str, notices=None, export: bool = True) -> Handle | None:
                                 start_new_session=True)  # out of the terminal's Ctrl-C: jobs get it
     os.close(ready_w)
     try:
-        listening = select_ready(ready, 30)
+        listening = _wait_ready(ready, 30)
     finally:
         os.close(ready)
     handle = Handle(proc, address, token)
@@ -736,7 +743,8 @@ def start(log_path: str, notices=None, export: bool = True) -> Handle | None:
     return handle
 
 
-def select_ready(fd: int, timeout: float) -> bool:
+def _wait_ready(fd: int, timeout: float) -> bool:
+    """Whether the server wrote its ready byte within `timeout` seconds."""
     import select
 
     return bool(select.select([fd], [], [], timeout)[0]) and os.read(fd, 1) == b"1"
@@ -751,21 +759,17 @@ def stop(handle: Handle | None) -> None:
     if handle.proc.poll() is None:
         handle.proc.terminate()
     else:  # it died: its private directory is ours to tidy
-        for path in (handle.address, os.path.dirname(handle.address)):
-            try:
-                os.rmdir(path) if path != handle.address else os.unlink(path)
-            except OSError:
-                pass
+        remove_socket(handle.address)
 
 
 def main() -> None:
     """The server process (started by `start`): its settings come through the environment, not argv."""
     token = os.environ.pop(TOKEN_ENV)
     address = os.environ.pop(ADDRESS_ENV)
-    ready_fd = int(os.environ.pop("INFCOP_WARM_START_READY_FD"))
-    parent = int(os.environ.pop("INFCOP_WARM_START_PARENT"))
+    ready_fd = int(os.environ.pop(READY_FD_ENV))
+    parent = int(os.environ.pop(PARENT_ENV))
     notice_fd = os.environ.pop(NOTICE_FD_ENV, None)
-    log_name = os.environ.pop("INFCOP_WARM_START_LOG", "the log")
+    log_name = os.environ.pop(LOG_ENV, "the log")
     notices = open(int(notice_fd), "w", closefd=True) if notice_fd else None
     print(f"=== warm-start server {os.getpid()} started {time.strftime('%Y-%m-%dT%H:%M:%S')} ===", flush=True)
     try:

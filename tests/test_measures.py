@@ -45,16 +45,20 @@ def _corr(a, b):
     return np.corrcoef(a.T, b.T)[: a.shape[1], a.shape[1]:]
 
 
-def test_abs_mean_is_the_mean_absolute_pearson_correlation():
-    torch.manual_seed(0)
-    model, probe = Convs(), _probe()
+def _assert_connectivity_of_spatial_means(model, probe, acts):
+    """Signed and |r| connectivity == numpy's Pearson matrix of consecutive layers' spatially averaged outputs
+    (images and 1-D signals alike: every dimension after the channel is averaged)."""
     f = measure_flows(model, probe, batch_size=7)
-    a, b, c = _acts(model, probe.x)
-    means = [a.mean(dim=(2, 3)), b.mean(dim=(2, 3)), c]
+    means = [x.mean(dim=tuple(range(2, x.dim()))) if x.dim() > 2 else x for x in acts(model, probe.x)]
     for i in range(2):
         r = _corr(means[i], means[i + 1])
         assert f.connectivity[i] == pytest.approx(float(r.mean()), abs=1e-5)
         assert f.abs_connectivity[i] == pytest.approx(float(np.abs(r).mean()), abs=1e-5)
+
+
+def test_abs_mean_is_the_mean_absolute_pearson_correlation():
+    torch.manual_seed(0)
+    _assert_connectivity_of_spatial_means(Convs(), _probe(), _acts)
 
 
 def test_positions_mode_pairs_positions_on_the_coarser_grid():
@@ -174,14 +178,7 @@ def _acts1d(model, x):
 
 def test_connectivity_of_a_1d_net_is_the_pearson_correlation_of_length_means():
     torch.manual_seed(0)
-    model, probe = Convs1d(), _probe1d()
-    f = measure_flows(model, probe, batch_size=7)
-    a, b, c = _acts1d(model, probe.x)
-    means = [a.mean(dim=2), b.mean(dim=2), c]
-    for i in range(2):
-        r = _corr(means[i], means[i + 1])
-        assert f.connectivity[i] == pytest.approx(float(r.mean()), abs=1e-5)
-        assert f.abs_connectivity[i] == pytest.approx(float(np.abs(r).mean()), abs=1e-5)
+    _assert_connectivity_of_spatial_means(Convs1d(), _probe1d(), _acts1d)
 
 
 def test_positions_of_a_1d_net_pair_on_the_shorter_length():
