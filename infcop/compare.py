@@ -10,7 +10,8 @@ its stop criteria need them), and the train-dense work that only it needs (the n
 *epoch-equivalents*: epochs count one each; measured seconds (flows, noise floors) are converted at the
 median seconds per retraining epoch of the controls of the same data set and architecture.
 
-**Verdicts.** The controls (budget-only methods) of a control group (same pruner, rewind and learning rate)
+**Verdicts.** The controls (budget-only methods) of a control group (same pruner and retraining recipe:
+rewind point, learning-rate schedule and rate)
 form the frontier: test accuracy against cost. A method is compared, seed by seed, with the control curve
 at its own cost; the mean difference and its two one-sided 95% bounds (a 90% two-sided t-interval) are
 judged against an equivalence margin that is never below one test image:
@@ -79,8 +80,12 @@ def run_curves(iterations, methods=None):
     it["epochs"] = it["epochs_trained"].where(retrain, 0).fillna(0)
     it["train_s"] = it["train_seconds"].where(retrain, 0).fillna(0)
     it["flow_s"] = it["flow_seconds"].where(retrain & charged, 0).fillna(0)
+    # would-be masks (mask_stable) are only computed for the methods that read them: always charged
+    it["mask_s"] = (it["mask_seconds"].where(retrain, 0).fillna(0) if "mask_seconds" in it else 0.0)
+    if "macs" not in it:
+        it["macs"] = math.nan
     g = it.groupby(RUN, sort=False)
-    for col in ("epochs", "train_s", "flow_s"):
+    for col in ("epochs", "train_s", "flow_s", "mask_s"):
         it[f"cum_{col}"] = g[col].cumsum()
     it["once_s"], it["once_epochs"] = 0.0, 0.0
     if methods is not None and not it.empty:
@@ -117,7 +122,7 @@ def at_level(curve, level: float) -> dict | None:
     rw = rows["remaining_weights"].tolist()
     if not rw or min(rw) > level * (1 + 1e-9):
         return None
-    cols = ("test_accuracy", "cum_epochs", "cum_train_s", "cum_flow_s")
+    cols = ("test_accuracy", "cum_epochs", "cum_train_s", "cum_flow_s", "cum_mask_s", "macs")
     vals = {c: rows[c].tolist() for c in cols}
     once = {"once_s": float(rows["once_s"].iloc[0]) if "once_s" in rows else 0.0,
             "once_epochs": float(rows["once_epochs"].iloc[0]) if "once_epochs" in rows else 0.0}
@@ -148,8 +153,8 @@ def level_label(level: float) -> str:
 CONTRAST_COLUMNS = ["dataset", "arch", "control_group", "level", "level_label", "method", "against", "seeds",
                     "margin_pp", "accuracy_verdict", "accuracy_delta", "accuracy_delta_lo", "accuracy_delta_hi",
                     "seeds_needed", "cost_delta_epoch_equivalents", "cost_delta_min", "cost_delta_max"]
-POINT_COLUMNS = RUN + ["level", "test_accuracy", "cum_epochs", "cum_train_s", "cum_flow_s", "once_s", "once_epochs",
-                       "cost", "cost_seconds"]
+POINT_COLUMNS = RUN + ["level", "test_accuracy", "cum_epochs", "cum_train_s", "cum_flow_s", "cum_mask_s", "macs",
+                       "once_s", "once_epochs", "cost", "cost_seconds"]
 
 
 def points(curves, level: float, methods=None, sec_per_epoch: float = math.nan):
@@ -163,7 +168,7 @@ def points(curves, level: float, methods=None, sec_per_epoch: float = math.nan):
             continue
         v = at_level(c, level)
         if v is not None:
-            extra_s = v["cum_flow_s"] + v["once_s"]
+            extra_s = v["cum_flow_s"] + v["cum_mask_s"] + v["once_s"]
             spe = sec_per_epoch if sec_per_epoch == sec_per_epoch and sec_per_epoch > 0 else math.nan
             cost = v["cum_epochs"] + v["once_epochs"] + (extra_s / spe if extra_s and spe == spe else 0.0)
             seconds = v["cum_train_s"] + extra_s + (v["once_epochs"] * spe if spe == spe else 0.0)
@@ -298,7 +303,8 @@ def frontier_and_summary(iterations, methods, margin_pp: float = 0.5, test_sizes
                                      "budget": info.loc[r.method, "max_epochs"] if r.method in controls else math.nan,
                                      "cum_epochs": r.cum_epochs, "cost_epoch_equivalents": r.cost,
                                      "test_accuracy": r.test_accuracy, "train_seconds": r.cum_train_s,
-                                     "flow_seconds": r.cum_flow_s, "once_seconds": r.once_s,
+                                     "flow_seconds": r.cum_flow_s, "mask_seconds": r.cum_mask_s,
+                                     "once_seconds": r.once_s, "macs": r.macs,
                                      "cost_seconds": r.cost_seconds})
                 for m in members:
                     mp = pts[pts["method"] == m].sort_values("seed")
@@ -309,7 +315,8 @@ def frontier_and_summary(iterations, methods, margin_pp: float = 0.5, test_sizes
                            "test_accuracy_std": mp["test_accuracy"].std(ddof=1) if len(mp) > 1 else 0.0,
                            "identical_to": identical.get(m, "")}
                     for col, name in (("cum_epochs", "epochs"), ("cum_train_s", "train_seconds"),
-                                      ("cum_flow_s", "flow_seconds"), ("once_s", "once_seconds"),
+                                      ("cum_flow_s", "flow_seconds"), ("cum_mask_s", "mask_seconds"),
+                                      ("macs", "macs"), ("once_s", "once_seconds"),
                                       ("cost", "cost_epoch_equivalents"), ("cost_seconds", "cost_seconds")):
                         row[f"{name}_mean"] = mp[col].mean()
                         row[f"{name}_std"] = mp[col].std(ddof=1) if len(mp) > 1 else 0.0
@@ -317,13 +324,13 @@ def frontier_and_summary(iterations, methods, margin_pp: float = 0.5, test_sizes
                         row.update(verdict="control", delta=math.nan, delta_lo=math.nan, delta_hi=math.nan,
                                    seeds_needed=None, dominates_next_control=math.nan,
                                    note=("" if len(controls) >= 2 else
-                                         "the only budget of its pruner and rewind point: no curve, no verdict"))
+                                         "the only budget of its pruner and recipe: no curve, no verdict"))
                     elif len(controls) >= 2:
                         row.update(verdict(mp, ctrl, margin))
                     else:
                         row.update(verdict="n/a", delta=math.nan, delta_lo=math.nan, delta_hi=math.nan,
                                    seeds_needed=None, dominates_next_control=math.nan,
-                                   note="fewer than two fixed-budget controls share its pruner and rewind point")
+                                   note="fewer than two fixed-budget controls share its pruner and recipe")
                     # the stop rule's share of a speed-up: its own full-budget control's cost over its cost
                     if full and m not in full:
                         fp = pts[pts["method"] == full[0]].set_index("seed")["cost"]
@@ -354,7 +361,53 @@ def frontier_and_summary(iterations, methods, margin_pp: float = 0.5, test_sizes
     summary = pd.DataFrame(summary)
     if not summary.empty:
         summary = _pruner_speedups(summary, pd.DataFrame(frontier))
+        summary = _best_recipe(summary, curves, info, spe_all, margin_pp, test_sizes)
     return pd.DataFrame(frontier), summary, pd.DataFrame(contrasts, columns=CONTRAST_COLUMNS)
+
+
+BEST_RECIPE_COLUMNS = ["best_recipe", "best_recipe_verdict", "best_recipe_delta", "best_recipe_delta_lo",
+                       "best_recipe_delta_hi", "best_recipe_seeds_needed", "best_recipe_note"]
+
+
+def _best_recipe(summary, curves, info, spe_all: dict, margin_pp: float, test_sizes: dict | None):
+    """Each method against the strongest fixed-budget recipe at its cost: of the control groups that share its
+    pruner (any rewind point, schedule, learning rate) and have a control curve at the level, the one
+    whose curve lies highest at the method's cost (the smallest mean difference: the upper envelope over
+    recipes), and the verdict against it. A control is judged against the other recipes only (is another
+    recipe better at its cost?). Choosing the strongest recipe after seeing the data favours the
+    controls: a method called better against it is better against every recipe."""
+    summary = summary.copy()
+    for col in BEST_RECIPE_COLUMNS:
+        summary[col] = math.nan if "delta" in col or "seeds" in col else ""
+    pruner = info["spec"] if "spec" in info else info["control_group"]
+    controls_of: dict = {}
+    for m in info.index:
+        if bool(info.loc[m, "control"]):
+            controls_of.setdefault(info.loc[m, "control_group"], []).append(m)
+    for i, r in summary.iterrows():
+        cur = curves[(curves["dataset"] == r["dataset"]) & (curves["arch"] == r["arch"])]
+        spe = spe_all.get((r["dataset"], r["arch"]), math.nan)
+        margin = margin_for((test_sizes or {}).get(r["dataset"]), margin_pp)
+        mp = points(cur[cur["method"] == r["method"]], r["level"], sec_per_epoch=spe)
+        best = None
+        for group, ctrls in controls_of.items():
+            if len(ctrls) < 2 or pruner.get(ctrls[0]) != pruner.get(r["method"]):
+                continue
+            if r["verdict"] == "control" and group == r["control_group"]:
+                continue
+            cp = points(cur[cur["method"].isin(ctrls)], r["level"], sec_per_epoch=spe)
+            seeds = set(mp["seed"])
+            if cp.empty or any(set(cp.loc[cp["method"] == c, "seed"]) < seeds for c in ctrls):
+                continue  # some control never got this sparse: no curve at this level
+            v = verdict(mp, cp, margin)
+            if v["verdict"] != "n/a" and (best is None or v["delta"] < best[1]["delta"]):
+                best = (group, v)
+        if best is not None:
+            group, v = best
+            summary.loc[i, BEST_RECIPE_COLUMNS] = [group, v["verdict"], v["delta"], v["delta_lo"], v["delta_hi"],
+                                                   v["seeds_needed"] if v["seeds_needed"] is not None else math.nan,
+                                                   v["note"]]
+    return summary
 
 
 def _pruner_speedups(summary, frontier):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import InfcopError
@@ -41,6 +42,42 @@ class RewindParam(Param):
                                                     "properties": {"epoch": {"type": "integer", "minimum": 1}}}]}
 
 
+@dataclass(frozen=True)
+class ScheduleParam(Param):
+    """A learning-rate schedule: a name or {name: ..., params} of infcop.schedules (`dense`: the dense run's,
+    which may not replay a dense run)."""
+    dense: bool = False
+
+    def valid(self, value) -> bool:
+        try:
+            self.resolved(value)
+        except InfcopError:
+            return False
+        return True
+
+    def resolved(self, value) -> dict:
+        from .schedules import check_dense_schedule, resolve_schedule
+
+        return (check_dense_schedule if self.dense else resolve_schedule)(self.name, value)
+
+    def check(self, key: str, value) -> None:
+        from .schedules import check_dense_schedule, resolve_schedule
+
+        (check_dense_schedule if self.dense else resolve_schedule)(key, value)
+
+    def allowed(self) -> str:
+        from .schedules import SCHEDULES
+
+        names = [e.name for e in SCHEDULES if not (self.dense and e.info.get("needs_dense"))]
+        return f"a schedule name ({', '.join(names)}) or a mapping with 'name' and its parameters"
+
+    def json_schema(self) -> dict:
+        from .schedules import SCHEDULES
+
+        names = [e.name for e in SCHEDULES if not (self.dense and e.info.get("needs_dense"))]
+        return {"oneOf": [{"enum": names}, SCHEDULES.json_schema()]}
+
+
 def rewind_epoch(method: dict) -> int | None:
     """k of a preset's `rewind: {epoch: k}`, else None."""
     r = method.get("rewind")
@@ -62,7 +99,8 @@ SETTINGS = {
     "training": (Param("batch_size", "integer", 64, lo=1), Param("lr", "number", 0.05, lo=0, lo_open=True),
                  Param("momentum", "number", 0.9, lo=0, hi=1, hi_open=True), Param("nesterov", "bool", True),
                  Param("weight_decay", "number", 5e-4, lo=0),
-                 Param("schedule", "choice", "constant", choices=("constant", "cosine")),
+                 ScheduleParam("schedule", "choice", "constant", dense=True,
+                               help="the dense run's schedule, and every retraining's unless its preset sets one"),
                  Param("max_epochs", "integer", 10, lo=1), Param("min_epochs", "integer", 1, lo=0),
                  Param("final_epochs", "integer", 0, lo=0),
                  Param("device", "choice", "auto", choices=("auto", "cpu", "cuda")),
@@ -84,7 +122,13 @@ SETTING_SECTIONS = tuple(SETTINGS)
 # Keys a method preset may have besides pruner and stop: each overrides the run-wide value for it.
 METHOD_PARAMS = (RewindParam("rewind", "choice", "dense"),
                  Param("max_epochs", "integer", lo=0), Param("min_epochs", "integer", lo=0),
-                 Param("lr", "number", lo=0, lo_open=True), Param("description", "string"))
+                 Param("lr", "number", lo=0, lo_open=True, words=("allr",),
+                       help="the retraining's (start) rate; allr: set from how much the prune moved the weights"),
+                 ScheduleParam("schedule", "choice", help="the retraining's learning-rate schedule"),
+                 Param("iterations", "integer", lo=1,
+                       help="this method's IMP iterations (default: experiment.iterations); 1 with a pruner "
+                            "that reaches the final sparsity at once is one-shot pruning"),
+                 Param("description", "string"))
 METHOD_KEYS = ("pruner", "stop", *(p.name for p in METHOD_PARAMS))
 
 DEFAULTS = {

@@ -1,7 +1,8 @@
 """Pruners: decide how many and which surviving weights to remove. A pruner is one function registered
 in PRUNERS with its parameter spec: `fn(weights, masks, params) -> new masks`, where `weights` and
-`masks` map each prunable (Conv2d/Linear) weight name to a CPU tensor and its boolean mask. Cheap to
-import (torch loads when a pruner runs)."""
+`masks` map each prunable (Conv/Linear) weight name to a CPU tensor and its boolean mask. A pruner
+registered with `seeded=True` draws at random and is called `fn(weights, masks, params, generator)`,
+the generator seeded by the run's seed and iteration. Cheap to import (torch loads when a pruner runs)."""
 from __future__ import annotations
 
 import math
@@ -105,19 +106,71 @@ def sap(weights: dict, masks: dict, params: dict) -> dict:
     return prune_by_count(weights, masks, params["scope"], lambda s: sap_prune_count(s, *args))
 
 
-def prune(model, masks: dict, spec: dict) -> dict:
-    """Return new masks with weights removed from `model` (its current weights rank them). The pruner may
-    only remove surviving weights: a result that revives one or changes a shape is refused."""
+class ShadowParam(Param):
+    """`shadow`: the pruner whose per-layer counts a random pruner copies (any pruner but a random one)."""
+
+    def valid(self, value) -> bool:
+        try:
+            self.resolved("shadow", value)
+        except InfcopError:
+            return False
+        return True
+
+    def check(self, key: str, value) -> None:
+        self.resolved(key, value)
+
+    @staticmethod
+    def resolved(key: str, value) -> dict:
+        out = PRUNERS.resolve(key, value)
+        if PRUNERS.get(out["name"]).info.get("seeded"):
+            raise InfcopError(f"config key '{key}': a random pruner cannot shadow another random pruner; "
+                              f"allowed: {', '.join(e.name for e in PRUNERS if not e.info.get('seeded'))}")
+        return out
+
+    def allowed(self) -> str:
+        return "a pruner ({name: ..., params}) that is not itself random"
+
+    def json_schema(self) -> dict:
+        return {"type": "object", "required": ["name"]}
+
+
+@PRUNERS.register("random", params=[ShadowParam("shadow", "choice")], label="random", seeded=True)
+def random_pruner(weights: dict, masks: dict, params: dict, generator) -> dict:
+    """Random pruning with the same per-layer counts as the `shadow` pruner would remove now (the baseline
+    of Blalock et al. 2020 at an identical layer-wise sparsity): in each layer, that many survivors drawn
+    uniformly at random. A layer always keeps one weight, like the others."""
+    import torch
+
+    shadow = ShadowParam.resolved("pruner.shadow", params["shadow"])
+    counts = {n: int(m.sum()) for n, m in masks.items()}
+    after = PRUNERS.get(shadow["name"]).obj(weights, {n: m.clone() for n, m in masks.items()}, shadow)
+    for n in sorted(masks):
+        count = min(counts[n] - int(after[n].sum()), counts[n] - 1)
+        if count <= 0:
+            continue
+        flat = masks[n].view(-1)
+        alive = flat.nonzero().flatten()
+        flat[alive[torch.randperm(alive.numel(), generator=generator)[:count]]] = False
+    return masks
+
+
+def prune(model, masks: dict, spec: dict, seed: int = 0) -> dict:
+    """Return new masks with weights removed from `model` (its current weights rank them; a random pruner
+    draws from `seed`). The pruner may only remove surviving weights: a result that revives one or
+    changes a shape is refused."""
     import torch
 
     from .masks import prunable
 
     params = PRUNERS.resolve("pruner", spec)
-    fn = PRUNERS.get(params["name"]).obj
+    entry = PRUNERS.get(params["name"])
     layers = prunable(model)
     new = {n: m.detach().clone().cpu() for n, m in masks.items()}
     weights = {n: layers[n].detach().cpu() for n in new}
-    out = fn(weights, new, params)
+    if entry.info.get("seeded"):
+        out = entry.obj(weights, new, params, torch.Generator().manual_seed(seed))
+    else:
+        out = entry.obj(weights, new, params)
     if not isinstance(out, dict) or set(out) != set(masks):
         raise InfcopError(f"pruner '{params['name']}' must return a mask for every prunable weight")
     for n, m in out.items():

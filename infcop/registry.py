@@ -133,6 +133,9 @@ class Registry:
         names = [p.name for p in params]
         if "name" in names or len(set(names)) != len(names):
             raise ValueError(f"{self.kind} '{name}': parameter names must be unique and not 'name'")
+        if name in self._entries and self._entries[name].obj is not obj:
+            # a plugin must not silently replace a built-in (or another plugin's) entry of the same name
+            raise ValueError(f"{self.kind} '{name}' is already registered; give yours another name")
         entry = Entry(name, obj, tuple(params), check, dict(info))
         self._entries[name] = entry
         return entry

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from .locks import holding, stage_lock
 from .masks import MaskEnforcer, full_masks, remaining_fraction
 from .models import build_model
 from .pruners import prune
+from .schedules import allr, resolve_schedule
 from .stopping import criteria_of, needs_flows
 from .tables import ITERATION_COLUMNS, LAYER_COLUMNS, csv_text, layer_rows
 from .flops import layer_macs, pruned_macs
@@ -121,6 +123,33 @@ def rewind_state(method: dict, dense_dir: Path, dataset: str, arch: str):
     return load_model_file(Path(dense_dir) / name, dataset, arch)["state"]
 
 
+def prune_seed(seed: int, iteration: int) -> int:
+    """What a random pruner draws from: the run's seed and the iteration, nothing else."""
+    return seed * 1_000_003 + iteration
+
+
+def retraining_lr(method: dict, lr_max: float, model, before: dict, after: dict, budget: int,
+                  dense_epochs: int) -> float:
+    """The retraining's (start) rate: the preset's `lr`, ALLR's from how much this prune moved the weights of
+    the network it pruned (`lr: allr`, lr_max = training.lr, the dense run's rate), or training.lr."""
+    if method.get("lr") != "allr":
+        return float(method.get("lr", lr_max))
+    from .masks import prunable
+
+    layers = prunable(model)
+    total = removed_sq = 0.0
+    kept_before = removed = 0
+    for n, m in before.items():
+        w = layers[n].detach().double()
+        gone = m & ~after[n]
+        total += float(w.pow(2).sum())
+        removed_sq += float(w[gone].pow(2).sum())
+        kept_before += int(m.sum())
+        removed += int(gone.sum())
+    moved = math.sqrt(removed_sq / total) if total > 0 else 0.0
+    return allr(lr_max, moved, removed / kept_before if kept_before else 0.0, budget, dense_epochs)
+
+
 def rewinder(state, masks):
     """`initial(model)` for a fresh retraining: load the rewind point, then zero the pruned weights."""
     def apply(model):
@@ -145,16 +174,19 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
     env = Env(run, settings, threads)
     prev_model, prev_masks = env.load(prev_obj)
     reference, _ = env.load(dense_obj)
-    if "lr" in method:  # a preset may retrain at its own learning rate
-        env.tr = {**env.tr, "lr": method["lr"]}
-    schedule = Schedule(criteria_of(method["stop"]), method.get("max_epochs", env.tr["max_epochs"]),
-                        method.get("min_epochs", env.tr["min_epochs"]), epoch0=True)
     checkpoint = EpochCheckpoint(out / L.RESUME, fingerprint(
         "imp", run.meta(), stage_settings(settings, "iteration", method), env.data.content_hash,
         previous_dir / L.MODEL, dense_dir / L.MODEL))
+    draw = prune_seed(seed, iteration)
     t0 = time.perf_counter()
-    masks = {k: v.to(env.device) for k, v in prune(prev_model, prev_masks, method["pruner"]).items()}
+    masks = {k: v.to(env.device) for k, v in prune(prev_model, prev_masks, method["pruner"], seed=draw).items()}
     prune_s = time.perf_counter() - t0
+    max_epochs = method.get("max_epochs", env.tr["max_epochs"])
+    lr = retraining_lr(method, env.tr["lr"], prev_model, prev_masks, masks, max_epochs, settings["dense"]["epochs"])
+    schedule = Schedule(criteria_of(method["stop"]), max_epochs, method.get("min_epochs", env.tr["min_epochs"]),
+                        epoch0=True, lr_schedule=method.get("schedule"), lr=lr, pruner=method["pruner"], seed=draw,
+                        dense={"epochs": settings["dense"]["epochs"], "lr": env.tr["lr"],
+                               "schedule": resolve_schedule("training.schedule", env.tr["schedule"])})
     model = prev_model
     result = retrain(env, run, model, masks, schedule, checkpoint, reference=Reference(reference, dense_metrics),
                      initial=rewinder(rewind_state(method, dense_dir, dataset, arch), masks))
@@ -169,7 +201,9 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
                "epoch0_val_accuracy": history[0]["val_accuracy"], "stopped_early_vs_accuracy": early,
                "flows_charged": needs_flows(method["stop"]),
                "train_seconds": _summed(history, "train_seconds") + prune_s,
-               "flow_seconds": _summed(history, "flow_seconds"), "method_spec": method, "device": str(env.device),
+               "flow_seconds": _summed(history, "flow_seconds"),
+               "mask_seconds": float(sum(h.get("mask_seconds", 0.0) for h in history)), "lr_start": lr,
+               "method_spec": method, "device": str(env.device),
                "layers": dense_metrics["layers"], "pairs": dense_metrics["pairs"], "epochs": history}
     save_torch(model_record(model, masks, env.model_meta(run)), out / L.MODEL)
     save_json(metrics, out / L.METRICS)
@@ -245,8 +279,8 @@ def evaluate(dataset: str, arch: str, seed: int, method_name: str, settings: dic
         rows.append({**base, "remaining_weights": remaining_fraction(masks),
                      "test_accuracy": accuracy(model, env.data.test, autocast=env.autocast),
                      **{k: metrics.get(k) for k in ("val_accuracy", "epochs_trained", "stop_reason", "train_seconds",
-                                                    "flow_seconds", "noise_floor_seconds", "epoch0_val_accuracy",
-                                                    "stopped_early_vs_accuracy")},
+                                                    "flow_seconds", "noise_floor_seconds", "mask_seconds",
+                                                    "lr_start", "epoch0_val_accuracy", "stopped_early_vs_accuracy")},
                      "flows_charged": bool(metrics.get("flows_charged", False)),
                      "macs": pruned_macs(dense_macs, masks), "dense_macs": sum(dense_macs.values())})
         layer_out += layer_rows(base, f.layers, f.pairs, f.vectors())

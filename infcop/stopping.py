@@ -16,11 +16,13 @@ STOPS = Registry("stop criterion")
 
 class Criterion:
     """Base class. `needs_flows`: the criterion reads flow measurements (its method is charged flow time
-    only then). `measures`: the flow measure keys it needs recorded. `holds` may keep state: it is called
+    only then). `mask_window`: > 0 when it reads the would-be masks of the last epochs (the loop then runs
+    the method's pruner on the current weights every epoch, and the method is charged for it). `measures`: the flow measure keys it needs recorded. `holds` may keep state: it is called
     once per epoch, in order (a resumed run replays the history first). `value` and `threshold` say what
     it compared, for the tables."""
 
     needs_flows = False
+    mask_window = 0
     verdict = True  # False: the loop's own budget, no verdict column
     form = ""
     measure = ""
@@ -178,6 +180,38 @@ class Accuracy(Criterion):
         return self.value(record, reference) >= self.threshold(record, reference)
 
 
+@STOPS.register("mask_stable", params=[
+    Param("delta", "number", default=0.1, lo=0, hi=1, lo_open=True,
+          help="stop once the would-be mask differs from each of the last `window` epochs' by less than delta"),
+    Param("window", "integer", default=4, lo=1, help="how many previous epochs' would-be masks it must match")],
+    label="mask stability")
+class MaskStable(Criterion):
+    """Early-Bird's signal (You et al., ICLR 2020): each epoch the method's pruner is applied to the current
+    weights; once that would-be mask's distance to each of the last `window` epochs' would-be masks is
+    below `delta`, the mask has settled and retraining stops. Needs no probe pass.
+
+    The distance of two would-be masks is |A xor B| / (|A| + |B|) over the weights each would remove (A, B):
+    0 when they remove the same weights, 1 when disjoint. (Early-Bird divides by all weights; weights
+    pruned in earlier iterations agree in every mask, so that share would shrink with sparsity.)"""
+    measure = "mask_distance"
+    form = "delta"
+
+    @property
+    def mask_window(self) -> int:
+        return int(self.params["window"])
+
+    def value(self, record, reference):
+        recent = (record.get("mask_distances") or [])[:self.mask_window]
+        return max(recent) if len(recent) == self.mask_window else float("nan")
+
+    def threshold(self, record, reference):
+        return float(self.params["delta"])
+
+    def holds(self, record, reference):
+        v = self.value(record, reference)
+        return not math.isnan(v) and v < self.threshold(record, reference)
+
+
 def normalise_stops(stops, key_: str = "stop") -> list[dict]:
     """Accept ['budget', {'name': 'infoflow', 'epsilon': 0.1}, ...]; check names and parameters, fill
     defaults. An empty list means the budget alone."""
@@ -202,6 +236,11 @@ def criteria_of(stops: list[dict]) -> list[Criterion]:
 
 def needs_flows(stops: list[dict]) -> bool:
     return any(c.needs_flows for c in criteria_of(stops))
+
+
+def mask_window(criteria: list[Criterion]) -> int:
+    """How many previous epochs' would-be masks the criteria read (0: none, the loop computes none)."""
+    return max((c.mask_window for c in criteria), default=0)
 
 
 def _number(v) -> float | None:

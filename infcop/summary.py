@@ -67,7 +67,7 @@ def _verdicts(summary, criteria, ds, arch) -> list[str]:
         judged = g[g["verdict"] != "control"]
         if len(controls) < 2:
             for m in sorted(g["method"].unique()):
-                lines.append(f"- `{m}` ({group}): no verdict — the only fixed budget of its pruner and rewind point "
+                lines.append(f"- `{m}` ({group}): no verdict — the only fixed budget of its pruner and retraining recipe "
                              "(no control curve to place it on).")
             continue
         if judged.empty:
@@ -86,6 +86,32 @@ def _verdicts(summary, criteria, ds, arch) -> list[str]:
                 cells.append(verdict_cell(next(r.itertuples())) if not r.empty else "—")
             lines.append(f"| {name} | {held_at_epoch0(criteria, m)} | " + " | ".join(cells) + " |")
     return lines + [""] if lines else []
+
+
+def _best_recipes(summary, ds, arch) -> list[str]:
+    """Every method (and every control, against the other recipes) against the strongest fixed-budget recipe
+    of its pruner at its cost."""
+    if "best_recipe" not in summary:
+        return []
+    s = summary[(summary.dataset == ds) & (summary.arch == arch)]
+    s = s[s["best_recipe"].astype(str).str.len() > 0]
+    s = s[s["best_recipe"].astype(str) != "nan"]
+    if s.empty:
+        return []
+    lines = ["", f"**{ds} / {arch}, against the strongest fixed-budget recipe at its cost**: of every recipe "
+             "(rewind point, learning-rate schedule, rate) with fixed-budget controls of the same pruner, the one "
+             "whose control curve is highest at the method's full cost; a control is compared with the other "
+             "recipes. Accuracy − that curve (pp), one-sided 95% bounds.", "",
+             "| method | weights | its own recipe | strongest recipe at its cost | verdict against it |",
+             "|" + "---|" * 5]
+    s = s.assign(_control=s["verdict"].eq("control"))  # the methods first, then the controls
+    for r in s.sort_values(["_control", "method", "level"], ascending=[True, True, False]).itertuples():
+        b = type("R", (), {"verdict": r.best_recipe_verdict, "delta": r.best_recipe_delta,
+                           "delta_lo": r.best_recipe_delta_lo, "delta_hi": r.best_recipe_delta_hi,
+                           "note": r.best_recipe_note, "seeds_needed": r.best_recipe_seeds_needed})
+        own = "control" if r.verdict == "control" else r.verdict
+        lines.append(f"| `{r.method}` | {r.level_label} | {own} | {r.best_recipe} | {verdict_cell(b)} |")
+    return lines + [""]
 
 
 def _contrasts(contrasts, ds, arch) -> list[str]:
@@ -108,10 +134,14 @@ def _contrasts(contrasts, ds, arch) -> list[str]:
     return lines + [""]
 
 
-def _matched(summary, ds, arch) -> list[str]:
+def _matched(summary, ds, arch, iterations=None) -> list[str]:
     s = summary[(summary.dataset == ds) & (summary.arch == arch) & summary.common_to_all_methods]
     if s.empty:
         return []
+    dense_macs = None
+    if iterations is not None and "dense_macs" in iterations:
+        d = iterations[(iterations.dataset == ds) & (iterations.arch == arch)]["dense_macs"].dropna()
+        dense_macs = float(d.iloc[0]) if not d.empty and float(d.iloc[0]) > 0 else None
     level = s["level"].min()
     s = s[s["level"] == level]
     lines = [f"### {ds} / {arch}: every method at {s['level_label'].iloc[0]} weights remaining (costs)", "",
@@ -120,15 +150,19 @@ def _matched(summary, ds, arch) -> list[str]:
              "are medians over seeds of per-seed ratios [min–max]: the stop rule's share is its own full-budget "
              "control's cost over its cost (same pruner); the pruner's share is lth's cost over sap's (same "
              "full budget, other pruner); a cost under half an epoch gives no ratio.", "",
-             "| method | seeds | test accuracy (%) | retraining epochs | full cost (epoch-eq.) | full cost (s) | "
-             "flow s | train-dense share (s) | speed-up of the stop rule | speed-up of the pruner (lth / sap) |",
-             "|" + "---|" * 10]
+             "MACs: theoretical multiply-accumulates of one forward pass of the pruned network (conv and linear "
+             "layers, dense count × each layer's remaining share), as a share of the dense network's.", "",
+             "| method | seeds | test accuracy (%) | MACs (% of dense) | retraining epochs | full cost (epoch-eq.) | "
+             "full cost (s) | flow s | train-dense share (s) | speed-up of the stop rule | "
+             "speed-up of the pruner (lth / sap) |",
+             "|" + "---|" * 11]
     for r in s.itertuples():
         stop = _ratio(getattr(r, "stop_rule_speedup", math.nan), getattr(r, "stop_rule_speedup_min", math.nan),
                       getattr(r, "stop_rule_speedup_max", math.nan))
         if stop != "—":
             stop += f" vs `{r.speedup_reference}`"
-        lines.append(f"| {r.method} | {r.seeds} | {_pm(r.test_accuracy_mean, r.test_accuracy_std, 100)} | "
+        macs = _f(100 * r.macs_mean / dense_macs, "{:.1f}") if dense_macs else "—"
+        lines.append(f"| {r.method} | {r.seeds} | {_pm(r.test_accuracy_mean, r.test_accuracy_std, 100)} | {macs} | "
                      f"{_pm(r.epochs_mean, r.epochs_std, 1, 1)} | "
                      f"{_pm(r.cost_epoch_equivalents_mean, r.cost_epoch_equivalents_std, 1, 1)} | "
                      f"{_pm(r.cost_seconds_mean, r.cost_seconds_std, 1, 2)} | "
@@ -188,8 +222,9 @@ def summary_markdown(summary, iterations, methods, criteria=None, test_sizes: di
     margin_txt = " / ".join(f"{m:.3g} pp" for m in margins) or "—"
     head = ["# Summary", "",
             "## The verdicts", "",
-            "Every method with a stop criterion against the fixed-budget controls of its pruner and rewind point "
-            "(the same pruner retrained exactly n epochs per iteration), at every remaining-weight level that all "
+            "Every method with a stop criterion against the fixed-budget controls of its pruner and retraining "
+            "recipe (the same pruner, rewind point, learning-rate schedule and rate, retrained exactly n epochs per "
+            "iteration), at every remaining-weight level that all "
             "of them reached (each run's curve interpolated on log remaining weights), at the method's **full "
             "cost** (retraining epochs, plus its flow measurements and the train-dense work only it needs, "
             "converted to epoch-equivalents at the controls' median seconds per epoch). Per seed, its test "
@@ -200,11 +235,14 @@ def summary_markdown(summary, iterations, methods, criteria=None, test_sizes: di
             "budgets), **worse** (the upper bound is below −margin), **equivalent** (both bounds within "
             "±margin: it saved nothing, lost nothing), **inconclusive** (the data cannot tell; the seeds that "
             "would resolve it at the observed spread are given). A method whose runs equal a control's in every "
-            "seed and iteration is named as identical to it.", "", *resolution_lines(test_sizes)]
+            "seed and iteration is named as identical to it. Then the same, against the **strongest fixed-budget "
+            "recipe** at the method's cost (of every recipe — rewind point, learning-rate schedule and rate — "
+            "that has controls of its pruner), and which recipe that was.", "", *resolution_lines(test_sizes)]
     if summary.empty:
         return "\n".join(head + ["No comparable runs.", ""])
     body, rest = [], []
     for (ds, arch), _ in summary.groupby(["dataset", "arch"], sort=True):
-        body += _verdicts(summary, criteria, ds, arch)
-        rest += _contrasts(contrasts, ds, arch) + _matched(summary, ds, arch) + _frontier(summary, ds, arch)
+        body += _verdicts(summary, criteria, ds, arch) + _best_recipes(summary, ds, arch)
+        rest += (_contrasts(contrasts, ds, arch) + _matched(summary, ds, arch, iterations)
+                 + _frontier(summary, ds, arch))
     return "\n".join(head + body + ["## The details", ""] + rest + _stops(iterations, methods, criteria))

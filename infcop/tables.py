@@ -15,12 +15,13 @@ from .checkpoints import load_json, save_text
 
 RUN_KEYS = ["dataset", "arch", "method", "seed"]
 ITERATION_COLUMNS = RUN_KEYS + ["iteration", "remaining_weights", "test_accuracy", "val_accuracy", "epochs_trained",
-                                "stop_reason", "train_seconds", "flow_seconds", "noise_floor_seconds", "flows_charged",
-                                "epoch0_val_accuracy", "stopped_early_vs_accuracy", "macs", "dense_macs"]
+                                "stop_reason", "train_seconds", "flow_seconds", "noise_floor_seconds", "mask_seconds",
+                                "flows_charged", "lr_start", "epoch0_val_accuracy", "stopped_early_vs_accuracy",
+                                "macs", "dense_macs"]
 LAYER_COLUMNS = RUN_KEYS + ["iteration", "metric", "layer", "layer_index", "value"]
 EPOCH_COLUMNS = RUN_KEYS + ["iteration", "epoch", "train_loss", "val_accuracy", "info_distance", "abs_distance",
-                            "cka_distance", "grad_distance", "stopped", "stop_reason", "remaining_weights", "lr",
-                            "train_seconds", "flow_seconds"]
+                            "cka_distance", "grad_distance", "mask_distance", "stopped", "stop_reason",
+                            "remaining_weights", "lr", "train_seconds", "flow_seconds", "mask_seconds"]
 EPOCH_LAYER_COLUMNS = RUN_KEYS + ["iteration", "epoch", "metric", "layer", "layer_index", "value"]
 CRITERIA_COLUMNS = RUN_KEYS + ["iteration", "epoch", "criterion", "name", "measure", "form", "value", "threshold",
                                "holds", "status"]
@@ -62,13 +63,35 @@ def threshold_columns() -> list[tuple[str, str, str]]:
             if p.kind in ("number", "integer") and (p.required or p.optional)]
 
 
-def control_group(m: dict) -> str:
-    """What a method's fixed-budget controls must share with it: pruner, rewind point, learning rate."""
+def recipe(m: dict, settings: dict | None = None) -> str:
+    """A method's retraining recipe: rewind point, learning-rate schedule and (start) rate."""
     from .config import rewind_label
+    from .schedules import resolve_schedule
 
-    spec = ",".join(f"{k}={v}" for k, v in sorted(m["pruner"].items()) if k != "name")
-    lr = f" lr {m['lr']}" if "lr" in m else ""
-    return f"{m['pruner']['name']}({spec}) rewind {rewind_label(m['rewind'])}{lr}"
+    tr = (settings or {}).get("training", {})
+    sched = resolve_schedule("schedule", m.get("schedule", tr.get("schedule", "constant")))
+    extra = ",".join(f"{k}={v:g}" for k, v in sorted(sched.items()) if k != "name" and v)
+    lr = m.get("lr", tr.get("lr"))
+    lr_text = "" if lr is None or sched["name"] == "replay" else f" lr {lr if isinstance(lr, str) else f'{lr:g}'}"
+    return f"rewind {rewind_label(m['rewind'])}, {sched['name']}{f'({extra})' if extra else ''}{lr_text}"
+
+
+def pruner_label(spec: dict) -> str:
+    """A pruner as `sap(p=1,q=2,scope=global)`: its parameters that differ from their defaults."""
+    from .pruners import PRUNERS
+
+    defaults = {p.name: p.default for p in PRUNERS.get(spec["name"]).params} if spec["name"] in PRUNERS else {}
+
+    def text(v):
+        return pruner_label(v) if isinstance(v, dict) else str(v)
+    args = ",".join(f"{k}={text(v)}" for k, v in sorted(spec.items())
+                    if k != "name" and (k not in defaults or defaults[k] != v or k == "scope"))
+    return f"{spec['name']}({args})"
+
+
+def control_group(m: dict, settings: dict | None = None) -> str:
+    """What a method's fixed-budget controls must share with it: the pruner and the retraining recipe."""
+    return f"{pruner_label(m['pruner'])} {recipe(m, settings)}"
 
 
 def _threshold_text(s: dict) -> str:
@@ -85,7 +108,7 @@ def method_table(methods: dict, settings: dict, effective: dict | None = None):
     import pandas as pd
 
     from .config import check_method, rewind_label
-    from .stopping import criteria_of
+    from .stopping import criteria_of, mask_window
 
     rows = []
     for name, preset in methods.items():
@@ -104,7 +127,8 @@ def method_table(methods: dict, settings: dict, effective: dict | None = None):
         control = all(c.name == "budget" for c in crits)
         row.update({"max_epochs": m.get("max_epochs", settings["training"]["max_epochs"]),
                     "min_epochs": m.get("min_epochs", settings["training"]["min_epochs"]),
-                    "rewind": rewind_label(m["rewind"]), "control": control, "control_group": control_group(m),
+                    "rewind": rewind_label(m["rewind"]), "recipe": recipe(m, settings), "control": control,
+                    "control_group": control_group(m, settings), "mask_window": mask_window(crits),
                     "needs_flows": any(c.needs_flows for c in crits),
                     # what else only this method pays for at train-dense: noise floors, a rewind point
                     "needs_noise_floor": any(getattr(c, "form", "") == "auto" for c in crits),

@@ -19,7 +19,8 @@ from .data import Dataset, Split, batches
 from .faults import kill_point
 from .measures import MEASURES, distance
 from .masks import MaskEnforcer
-from .stopping import Criterion, decide
+from .schedules import lr_at
+from .stopping import Criterion, decide, mask_window
 
 log = logging.getLogger("infcop")
 
@@ -115,11 +116,33 @@ def make_optimizer(model: nn.Module, tr: dict) -> SGD:
                nesterov=bool(tr["nesterov"]) and tr["momentum"] > 0, weight_decay=tr["weight_decay"])
 
 
-def lr_at(epoch: int, max_epochs: int, tr: dict) -> float:
-    """Learning rate for 1-based `epoch`, a pure function of the epoch so that resuming is exact."""
-    if tr["schedule"] == "cosine":
-        return 0.5 * tr["lr"] * (1 + math.cos(math.pi * (epoch - 1) / max(max_epochs, 1)))
-    return tr["lr"]
+class WouldBeMasks:
+    """Early-Bird's stop signal: every epoch, the mask the method's pruner would choose from the weights as
+    they are now, and its distance (infcop.stopping.MaskStable) to each of the last `window` epochs'
+    would-be masks, most recent first, in the record (`mask_distance`: to the previous epoch's). Its
+    seconds are recorded: the method pays for them."""
+
+    def __init__(self, pruner: dict, window: int, seed: int = 0, recent: list | None = None):
+        self.pruner, self.window, self.seed = pruner, window, seed
+        self.recent = list(recent or [])
+
+    @staticmethod
+    def distance(a, b, alive: int) -> float:
+        removed = (alive - int(a.sum())) + (alive - int(b.sum()))
+        return int((a ^ b).sum()) / removed if removed else 0.0
+
+    def observe(self, model, masks: dict, rec: dict) -> None:
+        from .pruners import prune
+
+        t0 = time.perf_counter()
+        now = prune(model, masks, self.pruner, seed=self.seed)
+        flat = torch.cat([now[k].flatten() for k in sorted(now)])
+        alive = int(sum(int(m.sum()) for m in masks.values()))
+        dists = [self.distance(flat, old, alive) for old in reversed(self.recent)]
+        self.recent = (self.recent + [flat])[-self.window:]
+        rec["mask_distances"] = dists
+        rec["mask_distance"] = dists[0] if dists else float("nan")
+        rec["mask_seconds"] = time.perf_counter() - t0
 
 
 def epoch_generator(seed: int, stage: int, epoch: int) -> torch.Generator:
@@ -168,12 +191,19 @@ def accuracy(model, split: Split, batch_size: int = 512, autocast=nullcontext) -
 class Schedule:
     """How long one retraining may run and what may stop it: every criterion is asked after every epoch
     (epoch 0 included when `epoch0`), and may stop it from `min_epochs` on; `max_epochs` always ends it.
-    The learning-rate schedule spans `lr_horizon` epochs (default: max_epochs)."""
+    The learning-rate schedule (`lr_schedule`, default training.schedule) spans `lr_horizon` epochs (default:
+    max_epochs) from rate `lr` (default training.lr); `dense` describes the dense run for schedules that
+    replay it. `pruner` (with `seed`): the method's, for criteria that read would-be masks."""
     criteria: list[Criterion] = field(default_factory=list)
     max_epochs: int = 1
     min_epochs: int = 0
     epoch0: bool = False
     lr_horizon: int | None = None
+    lr_schedule: dict | str | None = None
+    lr: float | None = None
+    dense: dict | None = None
+    pruner: dict | None = None
+    seed: int = 0
 
 
 @dataclass
@@ -199,8 +229,9 @@ def _record_flows(env, model, masks, reference: Reference | None, rec: dict, ext
         rec[e.info["column"]] = rec["distances"][e.name]
 
 
-def _measure_epoch(env, model, masks, schedule, reference, measure, epoch, rec, ref_metrics) -> tuple:
-    """Validation accuracy, flows and every criterion's verdict of the network as it is now."""
+def _measure_epoch(env, model, masks, schedule, reference, measure, epoch, rec, ref_metrics,
+                   would_be: WouldBeMasks | None = None) -> tuple:
+    """Validation accuracy, flows, would-be masks and every criterion's verdict of the network as it is now."""
     t0 = time.perf_counter()
     rec["val_accuracy"] = accuracy(model, env.data.val, autocast=env.autocast)
     rec.update(info_distance=float("nan"), abs_distance=float("nan"), cka_distance=float("nan"),
@@ -210,6 +241,8 @@ def _measure_epoch(env, model, masks, schedule, reference, measure, epoch, rec, 
     if measure:
         _record_flows(env, model, masks, reference, rec, set().union(*(c.measures for c in schedule.criteria)))
     flow_s = time.perf_counter() - t1
+    if would_be is not None:
+        would_be.observe(model, masks, rec)
     stopped, reason = decide(schedule.criteria, epoch, schedule.max_epochs, schedule.min_epochs, rec, ref_metrics)
     rec.update(stopped=stopped, stop_reason=reason, flow_seconds=flow_s)
     return stopped, reason, eval_s
@@ -227,6 +260,10 @@ def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpo
     opt = make_optimizer(model, tr)
     history, best = [], None
     ref_metrics = reference.metrics if reference is not None else {}
+    window = mask_window(schedule.criteria)
+    if window and schedule.pruner is None:
+        raise InfcopError("a stop criterion reads would-be masks, but this training has no pruner")
+    would_be = WouldBeMasks(schedule.pruner, window, schedule.seed) if window else None
     resumed = checkpoint.load()
     if resumed is not None:
         model.load_state_dict(resumed["state"])
@@ -235,6 +272,8 @@ def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpo
         opt.load_state_dict(resumed["optimizer"])
         torch.set_rng_state(resumed["rng"])
         history, best = resumed["history"], resumed.get("best")
+        if would_be is not None:
+            would_be.recent = list(resumed.get("would_be") or [])
         for rec in history:  # the criteria's state (epoch-0 distance, best so far) as it was
             for c in schedule.criteria:
                 c.holds(rec, ref_metrics)
@@ -246,12 +285,14 @@ def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpo
     def save(epoch):
         checkpoint.save({"epoch": epoch, "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                          "masks": {k: v.cpu() for k, v in masks.items()}, "optimizer": opt.state_dict(),
-                         "rng": torch.get_rng_state(), "history": history, "best": best})
+                         "rng": torch.get_rng_state(), "history": history, "best": best,
+                         "would_be": would_be.recent if would_be is not None else None})
         kill_point("epoch", checkpoint.path)
 
     if not history and schedule.epoch0:
         rec = {"epoch": 0, "train_loss": None, "lr": None}  # None, not NaN: NaN != NaN breaks comparisons
-        stopped, reason, eval_s = _measure_epoch(env, model, masks, schedule, reference, measure, 0, rec, ref_metrics)
+        stopped, reason, eval_s = _measure_epoch(env, model, masks, schedule, reference, measure, 0, rec, ref_metrics,
+                                                 would_be)
         rec["train_seconds"] = eval_s
         history.append(rec)
         log.info("%s epoch 0 (pruned, rewound) val_acc %.4f info_dist %.4f grad_dist %.4f %s", run.label(),
@@ -263,7 +304,8 @@ def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpo
     horizon = schedule.lr_horizon or schedule.max_epochs
     while not stopped:
         epoch += 1
-        lr = lr_at(epoch, horizon, tr)
+        lr = lr_at(epoch, horizon, tr["lr"] if schedule.lr is None else schedule.lr,
+                   schedule.lr_schedule or tr["schedule"], schedule.dense)
         for group in opt.param_groups:
             group["lr"] = lr
         t0 = time.perf_counter()
@@ -275,7 +317,7 @@ def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpo
         train_s = time.perf_counter() - t0
         rec = {"epoch": epoch, "train_loss": loss, "lr": lr}
         stopped, reason, eval_s = _measure_epoch(env, model, masks, schedule, reference, measure, epoch, rec,
-                                                 ref_metrics)
+                                                 ref_metrics, would_be)
         rec["train_seconds"] = train_s + eval_s
         history.append(rec)
         if keep_best and (best is None or rec["val_accuracy"] > best["val_accuracy"]):

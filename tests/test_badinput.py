@@ -32,7 +32,7 @@ CASES = [
     ("unknown-dataset", {"experiment.datasets": ["imagenet"]}, ["imagenet", "digits", "mnist"]),
     ("unknown-arch", {"experiment.archs": ["resnet999"]}, ["resnet999", "small_cnn"]),
     ("unknown-method", {"experiment.methods": ["lth", "nosuch"]}, ["nosuch", "lth"]),
-    ("unknown-pruner", {"methods.lth.pruner": {"name": "random", "rate": 0.2}}, ["random", "magnitude, sap"]),
+    ("unknown-pruner", {"methods.lth.pruner": {"name": "randm", "rate": 0.2}}, ["randm", "magnitude, sap, random"]),
     ("unknown-stop", {"methods.lth.stop": ["sometimes"]}, ["sometimes", "budget"]),
     ("unknown-rewind", {"methods.lth.rewind": "late"}, ["rewind", "late", "dense, init, none"]),
     ("p-not-below-q", {"methods.ciap.pruner.p": 2}, ["p must be < q", "p=2"]),

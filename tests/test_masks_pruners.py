@@ -134,7 +134,9 @@ def test_sap_pruner_removes_the_sap_count():
 
 def test_unknown_pruner_and_scope():
     model = build_model("mlp", 1, 10, 8)
-    with pytest.raises(InfcopError, match="known: magnitude, sap"):
+    with pytest.raises(InfcopError, match="known: magnitude, sap, random"):
+        prune(model, full_masks(model), {"name": "randm"})
+    with pytest.raises(InfcopError, match="needs 'shadow'"):
         prune(model, full_masks(model), {"name": "random"})
     with pytest.raises(InfcopError, match="scope"):
         prune(model, full_masks(model), {"name": "magnitude", "rate": 0.2, "scope": "block"})

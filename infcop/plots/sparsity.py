@@ -1,4 +1,4 @@
-"""Methods against sparsity: accuracy.pdf (test accuracy vs remaining weights) and cost.pdf
+"""Methods against sparsity: accuracy.pdf (test accuracy vs remaining weights and vs theoretical MACs) and cost.pdf
 (cumulative retraining epochs and seconds vs remaining weights)."""
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ def sparsity_path(ax, s: pd.DataFrame, y: str, color, marker, factor: float = 1.
 
 @figure_fn
 def accuracy(tables_dir: Path):
-    """Test accuracy against remaining weights (log x, sparser to the right), dense accuracy marked."""
+    """Test accuracy against remaining weights (log x, sparser to the right), dense accuracy marked; beside
+    it, against theoretical MACs (multiply-accumulates of a forward pass, % of the dense network's), which
+    differ between methods at the same remaining weights when they prune different layers."""
     from matplotlib.lines import Line2D
 
     it, methods, colors = D.iterations(tables_dir)
@@ -46,23 +48,34 @@ def accuracy(tables_dir: Path):
         return no_data("Accuracy vs. sparsity", "iterations.csv")
     panels = D.panels(it)
     order, markers, shift = method_styles(it, DODGE)
-    fig, axes = panel_grid(len(panels))
-    fig.suptitle(f"Test accuracy against remaining weights ({spread_note(n_seeds(it))})")
-    for ax, (ds, arch) in zip(axes, panels):
+    has_macs = {"macs", "dense_macs"} <= set(it.columns) and bool(
+        (pd.to_numeric(it["dense_macs"], errors="coerce") > 0).any())
+    nr = len(panels)
+    fig = new_figure(10.5 if has_macs else 6.0, 3.3 * nr + 0.9)
+    axes = fig.subplots(nr, 2 if has_macs else 1, squeeze=False)
+    fig.suptitle(f"Test accuracy against remaining weights{' and MACs' if has_macs else ''} "
+                 f"({spread_note(n_seeds(it))})")
+    x_axes = [("remaining_weights", "remaining weights (%, log scale)")]
+    if has_macs:
+        x_axes.append(("macs_share", "theoretical MACs (% of dense, log scale)"))
+        it = it.assign(macs_share=pd.to_numeric(it["macs"], errors="coerce")
+                       / pd.to_numeric(it["dense_macs"], errors="coerce"))
+    for r, (ds, arch) in enumerate(panels):
         p = D.sel(it, dataset=ds, arch=arch)
-        xs = []
-        for m in order:
-            s = D.sel(p, method=m)
-            if not s.empty:
-                xs += sparsity_path(ax, s.assign(v=s["test_accuracy"] * 100), "v", colors[m], markers[m],
-                                    1 + shift[m], clip=(0, 100))
-        dense = p[p["iteration"] == 0]["test_accuracy"].dropna()
-        if len(dense):
-            ax.axhline(dense.mean() * 100, color="black", ls="--", lw=1)
-        percent_log_axis(ax, xs, "x", reverse=True)
-        ax.set_xlabel("remaining weights (%, log scale)")
-        ax.set_ylabel("test accuracy (%)")
-        ax.set_title(panel_title(ds, arch))
+        for j, (col, label) in enumerate(x_axes):
+            ax, xs = axes[r, j], []
+            for m in order:
+                s = D.sel(p, method=m)
+                if not s.empty:
+                    s = s.assign(v=s["test_accuracy"] * 100, remaining_weights=s[col])
+                    xs += sparsity_path(ax, s, "v", colors[m], markers[m], 1 + shift[m], clip=(0, 100))
+            dense = p[p["iteration"] == 0]["test_accuracy"].dropna()
+            if len(dense):
+                ax.axhline(dense.mean() * 100, color="black", ls="--", lw=1)
+            percent_log_axis(ax, xs, "x", reverse=True)
+            ax.set_xlabel(label)
+            ax.set_ylabel("test accuracy (%)")
+            ax.set_title(panel_title(ds, arch))
     handles = method_handles(order, colors, markers)
     handles.append(Line2D([], [], color="black", ls="--", label="dense network"))
     legend_below(fig, handles)
@@ -83,7 +96,9 @@ def cost(tables_dir: Path):
     charged = D.as_bool(it["flows_charged"]) if "flows_charged" in it else pd.Series(True, index=it.index)
     retrain = it["iteration"] > 0  # iteration 0 is the shared dense training: not a retraining cost
     it["ep"] = np.where(retrain, it["epochs_trained"].fillna(0), 0.0)
-    it["sec"] = np.where(retrain, it["train_seconds"].fillna(0) + it["flow_seconds"].fillna(0) * charged, 0.0)
+    masks_s = pd.to_numeric(it["mask_seconds"], errors="coerce").fillna(0) if "mask_seconds" in it else 0.0  # would-be masks: always charged
+    it["sec"] = np.where(retrain, it["train_seconds"].fillna(0) + it["flow_seconds"].fillna(0) * charged + masks_s,
+                         0.0)
     g = it.groupby(D.KEYS + ["seed"], sort=False)
     it["cum_ep"] = g["ep"].cumsum()
     it["cum_sec"] = g["sec"].cumsum()

@@ -1,0 +1,286 @@
+"""The peers a reviewer asks for: retraining schedules (linear decay, ALLR, learning-rate rewinding),
+Early-Bird's mask-stability stop, random pruning, one-shot pruning, the strongest recipe at a method's
+cost, and a tiny workflow with one method of each kind."""
+import math
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+from torch import nn
+
+from infcop import InfcopError
+from infcop.compare import frontier_and_summary
+from infcop.config import check_method, complete_settings
+from infcop.masks import full_masks, prunable
+from infcop.models import build_model
+from infcop.pruners import prune
+from infcop.schedules import allr, lr_at
+from infcop.steps import retraining_lr
+from infcop.stopping import criteria_of
+from infcop.summary import summary_markdown
+from infcop.training import WouldBeMasks
+
+from workflow_helpers import TINY, snakemake, workdir
+
+
+# --- schedules --------------------------------------------------------------------------------------------
+
+def test_linear_decay_is_the_schedule_at_each_epochs_midpoint():
+    rates = [lr_at(e, 4, 0.1, "linear") for e in range(1, 5)]
+    assert rates == pytest.approx([0.0875, 0.0625, 0.0375, 0.0125])
+    assert lr_at(1, 1, 0.1, "linear") == pytest.approx(0.05)  # one epoch: the mean of a decay to 0 over it
+
+
+def test_linear_warmup_rises_then_decays_to_zero():
+    spec = {"name": "linear", "warmup": 0.25}
+    rates = [lr_at(e, 4, 0.1, spec) for e in range(1, 5)]
+    # midpoints 1/8, 3/8, 5/8, 7/8: up to 1/4 the rate rises as u / 0.25, then falls as (1 - u) / 0.75
+    assert rates == pytest.approx([0.05, 0.1 * 0.625 / 0.75, 0.1 * 0.375 / 0.75, 0.1 * 0.125 / 0.75])
+
+
+def test_cosine_and_constant_are_unchanged():
+    assert lr_at(3, 10, 0.2, "constant") == 0.2
+    assert lr_at(1, 10, 0.2, "cosine") == pytest.approx(0.2)
+    assert lr_at(6, 10, 0.2, "cosine") == pytest.approx(0.1)
+
+
+def test_replay_is_the_last_epochs_of_the_dense_schedule():
+    dense = {"epochs": 10, "lr": 0.1, "schedule": {"name": "cosine"}}
+    got = [lr_at(e, 3, 0.5, "replay", dense) for e in range(1, 4)]  # the retraining's own lr is not used
+    want = [0.05 * (1 + math.cos(math.pi * (k - 1) / 10)) for k in (8, 9, 10)]
+    assert got == pytest.approx(want)
+    # longer than the dense run: the first epochs replay dense epoch 1
+    assert lr_at(1, 12, 0.5, "replay", dense) == pytest.approx(0.1)
+    assert lr_at(12, 12, 0.5, "replay", dense) == pytest.approx(want[-1])
+    # a constant dense run makes replay a constant rate
+    assert lr_at(2, 3, 0.5, "replay", {"epochs": 10, "lr": 0.1, "schedule": {"name": "constant"}}) == 0.1
+
+
+def test_allr_start_rate_and_its_clip_cases():
+    # middle: 0.1 * 0.3 / sqrt(0.25) = 0.06, inside [0.1 * 2/10, 0.1]
+    assert allr(0.1, 0.3, 0.25, budget=2, dense_epochs=10) == pytest.approx(0.06)
+    assert allr(0.1, 0.9, 0.25, budget=2, dense_epochs=10) == pytest.approx(0.1)  # upper clip: lr_max
+    assert allr(0.1, 0.01, 0.25, budget=2, dense_epochs=10) == pytest.approx(0.02)  # lower: lr_max * T_rt / T
+    assert allr(0.1, 0.01, 0.25, budget=30, dense_epochs=10) == pytest.approx(0.1)  # min(T_rt / T, 1) = 1
+    assert allr(0.1, 0.0, 0.0, budget=2, dense_epochs=10) == pytest.approx(0.02)  # nothing pruned
+
+
+def test_allr_reads_how_far_the_prune_moved_the_weights():
+    model = nn.Sequential(nn.Linear(4, 1, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[1.0, 2.0, 2.0, 4.0]]))
+    before = full_masks(model)
+    name = next(iter(before))
+    after = {name: torch.tensor([[False, True, True, True]])}  # removed the 1.0 of ||w|| = 5
+    lr = retraining_lr({"lr": "allr"}, 0.1, model, before, after, budget=1, dense_epochs=100)
+    assert lr == pytest.approx(0.1 * (1 / 5) / math.sqrt(1 / 4))  # moved 0.2, s = 1 of 4 survivors
+    assert retraining_lr({"lr": 0.01}, 0.1, model, before, after, 1, 100) == 0.01
+    assert retraining_lr({}, 0.1, model, before, after, 1, 100) == 0.1
+
+
+def test_schedule_and_lr_keys_are_checked():
+    base = {"pruner": {"name": "sap", "p": 1, "q": 2}, "stop": ["budget"]}
+    with pytest.raises(InfcopError, match="unknown schedule 'lineal'.*constant, cosine, linear, replay"):
+        check_method("m", {**base, "schedule": "lineal"})
+    with pytest.raises(InfcopError, match="warmup"):
+        check_method("m", {**base, "schedule": {"name": "linear", "warmup": 1.5}})
+    with pytest.raises(InfcopError, match="lr must be a number > 0 or allr"):
+        check_method("m", {**base, "lr": "alr"})
+    with pytest.raises(InfcopError, match="cannot be the dense run's own"):
+        complete_settings({"training": {"schedule": "replay"}})
+    assert check_method("m", {**base, "schedule": "replay", "rewind": "none", "iterations": 1})["iterations"] == 1
+
+
+# --- mask stability ---------------------------------------------------------------------------------------
+
+def _one_layer(values):
+    model = nn.Sequential(nn.Linear(len(values), 1, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([values], dtype=torch.float32))
+    return model
+
+
+def test_mask_stable_on_a_synthetic_sequence_of_weights():
+    pruner = {"name": "magnitude", "rate": 0.2, "scope": "layer"}  # removes the 2 smallest of 10
+    crit = criteria_of([{"name": "mask_stable", "delta": 0.1, "window": 2}])[0]
+    wb = WouldBeMasks(pruner, window=2)
+    # the two smallest entries per epoch: {0,1}, {0,2}, {0,2}, {0,2}
+    seq = [[0.1, 0.2, 5, 6, 7, 8, 9, 10, 11, 12], [0.1, 5, 0.2, 6, 7, 8, 9, 10, 11, 12],
+           [0.1, 5, 0.3, 6, 7, 8, 9, 10, 11, 12], [0.2, 5, 0.1, 6, 7, 8, 9, 10, 11, 12]]
+    model = _one_layer(seq[0])
+    masks = full_masks(model)
+    records, held = [], []
+    for w in seq:
+        with torch.no_grad():
+            model[0].weight.copy_(torch.tensor([w]))
+        rec = {}
+        wb.observe(model, masks, rec)
+        records.append(rec)
+        held.append(crit.holds(rec, {}))
+    assert math.isnan(records[0]["mask_distance"]) and records[0]["mask_distances"] == []
+    # {0,1} vs {0,2}: they disagree on 2 weights of the 2 + 2 each would remove
+    assert records[1]["mask_distance"] == pytest.approx(0.5)
+    assert records[2]["mask_distances"] == pytest.approx([0.0, 0.5])
+    assert records[3]["mask_distances"] == pytest.approx([0.0, 0.0])
+    assert held == [False, False, False, True]  # needs `window` earlier masks, every one within delta
+    assert crit.value(records[2], {}) == pytest.approx(0.5) and crit.threshold(records[2], {}) == 0.1
+    assert records[3]["mask_seconds"] >= 0
+
+
+def test_mask_distance_ignores_weights_pruned_before():
+    a = torch.tensor([False, False, True, True, False, True])   # index 0, 1 pruned earlier; removes 4
+    b = torch.tensor([False, False, True, False, True, True])   # removes 3
+    # alive = 4 (indices 2..5): a removes {4}, b removes {3}: disjoint
+    assert WouldBeMasks.distance(a, b, alive=4) == pytest.approx(1.0)
+    assert WouldBeMasks.distance(a, a, alive=4) == 0.0
+
+
+def test_a_training_without_a_pruner_cannot_read_would_be_masks():
+    from types import SimpleNamespace
+
+    from conftest import fast_settings
+    from infcop.stopping import normalise_stops
+    from infcop.training import Schedule, retrain
+
+    s = Schedule(criteria_of(normalise_stops([{"name": "mask_stable"}])))
+    assert s.criteria[0].mask_window == 4  # the paper's window by default
+    model = _one_layer([1.0, 2.0])
+    with pytest.raises(InfcopError, match="reads would-be masks, but this training has no pruner"):
+        retrain(SimpleNamespace(tr=fast_settings()["training"]), None, model, full_masks(model), s, None)
+
+
+# --- random pruning ---------------------------------------------------------------------------------------
+
+def test_random_pruning_copies_the_shadowed_counts_and_differs_by_seed():
+    torch.manual_seed(0)
+    model = build_model("small_cnn", 1, 10, 8)
+    masks = full_masks(model)
+    shadow = {"name": "sap", "p": 1, "q": 2, "scope": "global"}
+    ref = prune(model, masks, shadow)
+    spec = {"name": "random", "shadow": shadow}
+    a, a2, b = prune(model, masks, spec, seed=1), prune(model, masks, spec, seed=1), prune(model, masks, spec, seed=2)
+    for n in masks:
+        assert int(a[n].sum()) == int(ref[n].sum()) == int(b[n].sum())  # the same count in every layer
+        assert torch.equal(a[n], a2[n])  # same seed, same mask
+    assert any(not torch.equal(a[n], b[n]) for n in masks)  # another seed, another draw
+    assert any(not torch.equal(a[n], ref[n]) for n in masks)  # not the magnitude choice
+    # only surviving weights go: prune again from a's masks
+    again = prune(model, a, spec, seed=3)
+    assert all(not bool((again[n] & ~a[n]).any()) for n in masks)
+
+
+def test_random_cannot_shadow_random():
+    with pytest.raises(InfcopError, match="cannot shadow another random pruner"):
+        check_method("m", {"pruner": {"name": "random", "shadow": {"name": "random", "shadow": {
+            "name": "magnitude", "rate": 0.2}}}, "stop": ["budget"]})
+
+
+# --- the strongest recipe at a method's cost ---------------------------------------------------------------
+
+def _runs(spec):
+    rows = []
+    for method, seeds in spec.items():
+        for seed, (acc, ep, mask_s) in enumerate(seeds):
+            base = dict(dataset="d", arch="a", method=method, seed=seed, flow_seconds=0.0, flows_charged=False,
+                        stop_reason="budget", stopped_early_vs_accuracy=None)
+            rows.append(dict(base, iteration=0, remaining_weights=1.0, test_accuracy=0.99, epochs_trained=0,
+                             train_seconds=0.0, mask_seconds=0.0))
+            rows.append(dict(base, iteration=1, remaining_weights=0.5, test_accuracy=acc, epochs_trained=ep,
+                             train_seconds=1.0 * ep, mask_seconds=mask_s))
+    return pd.DataFrame(rows)
+
+
+def test_a_method_is_judged_against_the_strongest_recipe_at_its_cost():
+    n = 3
+    spec = {"const1": [(0.90, 1, 0)] * n, "const5": [(0.94, 5, 0)] * n,
+            "lin1": [(0.95, 1, 0)] * n, "lin5": [(0.96, 5, 0)] * n,
+            # at cost 3 (+1 epoch of would-be masks): constant curve 0.925, linear 0.955
+            "stable": [(0.944 + 0.001 * s, 2, 1.0) for s in range(n)]}
+    rows = [("const1", True, "sap constant", 1), ("const5", True, "sap constant", 5),
+            ("lin1", True, "sap linear", 1), ("lin5", True, "sap linear", 5), ("stable", False, "sap constant", 10)]
+    methods = pd.DataFrame([dict(method=m, control=c, control_group=g, max_epochs=b, needs_flows=False,
+                                 needs_noise_floor=False, rewind_epochs=0, early_stopping=False, spec="sap")
+                            for m, c, g, b in rows])
+    _, summary, _ = frontier_and_summary(_runs(spec), methods, margin_pp=0.5, test_sizes={"d": 10000})
+    r = summary.set_index("method").loc["stable"]
+    assert r["cost_epoch_equivalents_mean"] == pytest.approx(3.0)  # the mask passes are charged
+    assert r["verdict"] == "better"  # against its own (constant) recipe: 0.945 vs 0.925, and above const5
+    assert r["best_recipe"] == "sap linear"  # the linear curve is higher at its cost
+    assert r["best_recipe_verdict"] == "worse" and r["best_recipe_delta"] == pytest.approx(0.945 - 0.955)
+    # a control is compared with the other recipes: linear beats constant at every budget here
+    c = summary.set_index("method").loc["const1"]
+    assert c["best_recipe"] == "sap linear" and c["best_recipe_verdict"] == "worse"
+    md = summary_markdown(summary, _runs(spec), methods)
+    assert "strongest fixed-budget recipe" in md and "| `stable` | 50% | better | sap linear | **worse**" in md
+
+
+# --- a tiny workflow with one method of each kind ----------------------------------------------------------
+
+PEERS = {
+    "sap_fixed1": {"pruner": {"name": "sap", "p": 1, "q": 2, "scope": "global"}, "stop": ["budget"], "max_epochs": 1},
+    "sap_fixed2": {"pruner": {"name": "sap", "p": 1, "q": 2, "scope": "global"}, "stop": ["budget"], "max_epochs": 2},
+    "allr_fixed1": {"pruner": {"name": "sap", "p": 1, "q": 2, "scope": "global"}, "stop": ["budget"],
+                    "max_epochs": 1, "rewind": "none", "schedule": "linear", "lr": "allr"},
+    "allr_fixed2": {"pruner": {"name": "sap", "p": 1, "q": 2, "scope": "global"}, "stop": ["budget"],
+                    "max_epochs": 2, "rewind": "none", "schedule": "linear", "lr": "allr"},
+    "replay2": {"pruner": {"name": "sap", "p": 1, "q": 2, "scope": "global"}, "stop": ["budget"],
+                "max_epochs": 2, "rewind": "none", "schedule": "replay"},
+    "stable": {"pruner": {"name": "sap", "p": 1, "q": 2, "scope": "global"},
+               "stop": [{"name": "mask_stable", "delta": 0.5, "window": 1}], "max_epochs": 2},
+    "random": {"pruner": {"name": "random", "shadow": {"name": "magnitude", "rate": 0.2, "scope": "global"}},
+               "stop": ["budget"], "max_epochs": 1},
+    "lth_global": {"pruner": {"name": "magnitude", "rate": 0.2, "scope": "global"}, "stop": ["budget"],
+                   "max_epochs": 1},
+    "oneshot": {"pruner": {"name": "magnitude", "rate": 0.36, "scope": "layer"}, "stop": ["budget"],
+                "max_epochs": 2, "iterations": 1},
+}
+
+
+def test_tiny_workflow_with_one_peer_of_each_kind(tmp_path):
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["experiment"].update(methods=list(PEERS), iterations=2, seeds=[0, 1])  # two seeds: a verdict needs them
+    cfg["dense"]["epochs"] = 2
+    cfg["training"]["schedule"] = "cosine"
+    cfg["methods"] = PEERS
+    wd = workdir(tmp_path / "wd", cfg)
+    snakemake(wd, "--cores", "2", "results/tables/summary.md", "results/figures/accuracy.png")
+    tables = wd / "results" / "tables"
+    it = pd.read_csv(tables / "iterations.csv")
+    ep = pd.read_csv(tables / "epochs.csv")
+    # one-shot: one iteration only; everyone else two
+    assert sorted(set(it[it.method == "oneshot"]["iteration"])) == [0, 1]
+    assert it[it.method == "sap_fixed1"]["iteration"].max() == 2
+    # random pruning removes as many weights as the magnitude pruning it shadows, but not the same ones
+    mag = it[it.method == "lth_global"].set_index("iteration")
+    rnd = it[it.method == "random"].set_index("iteration")
+    assert rnd["remaining_weights"].to_dict() == pytest.approx(mag["remaining_weights"].to_dict())
+    assert (rnd["test_accuracy"] != mag["test_accuracy"]).any()
+    # ALLR and linear decay: the first epoch's rate is half the ALLR start (midpoint of a 2-epoch decay: 3/4)
+    a = it[(it.method == "allr_fixed2") & (it.iteration > 0)]
+    first = ep[(ep.method == "allr_fixed2") & (ep.epoch == 1)].set_index(["seed", "iteration"])["lr"]
+    for r in a.itertuples():
+        assert 0 < r.lr_start <= 0.05 + 1e-12
+        assert first[(r.seed, r.iteration)] == pytest.approx(0.75 * r.lr_start)
+    # replay: the dense run's last two cosine epochs (dense 2 epochs at lr 0.05)
+    rep = ep[(ep.method == "replay2") & (ep.seed == 0) & (ep.iteration == 1) & (ep.epoch > 0)].sort_values("epoch")["lr"].tolist()
+    assert rep == pytest.approx([0.05, 0.025])
+    # mask stability: a distance per epoch from epoch 1 on, its cost recorded and charged
+    st = ep[(ep.method == "stable") & (ep.epoch >= 1)]
+    assert st["mask_distance"].notna().all() and (st["mask_seconds"] > 0).all()
+    assert ep[ep.method == "sap_fixed1"]["mask_distance"].isna().all()
+    # MACs: pruned below dense everywhere after iteration 0
+    pruned = it[it.iteration > 0]
+    assert (pruned["macs"] < pruned["dense_macs"]).all()
+    summary = pd.read_csv(tables / "summary.csv", keep_default_na=False)
+    assert {"best_recipe", "best_recipe_verdict", "macs_mean", "mask_seconds_mean"} <= set(summary.columns)
+    s = summary.set_index(["method", "level_label"])
+    # the control groups are recipes: constant vs linear/ALLR vs replay, each its own
+    groups = set(summary["control_group"])
+    assert any("linear lr allr" in g for g in groups) and any("replay" in g for g in groups)
+    ctrl = summary[summary.method == "sap_fixed1"]
+    named = ctrl["best_recipe"][ctrl["best_recipe"] != ""]
+    assert len(named) and named.str.contains("linear lr allr").all()  # the only other recipe with a curve
+    md = (tables / "summary.md").read_text()
+    assert "strongest fixed-budget recipe" in md and "MACs (% of dense)" in md
+    assert len(s) > 0
