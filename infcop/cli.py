@@ -126,8 +126,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tables", required=True, help="tables directory")
     p.add_argument("--out", required=True, help="PDF path; the PNG is written beside it")
 
-    p = sub.add_parser("summary", help="print the summary table (summary.md) of a results directory")
+    p = sub.add_parser("summary", help="print the summary table (summary.md) of a results directory, or write it "
+                       "as a self-contained HTML page (--html)")
     p.add_argument("results_dir", nargs="?", default="results", help="results directory (default: results)")
+    p.add_argument("--html", metavar="PATH", help="write summary.md as a self-contained HTML page to PATH "
+                   "(atomically) instead of printing it")
 
     p = sub.add_parser("branch", help="print the first-iteration files of one method's runs, for "
                        "`snakemake --forcerun $(infcop branch METHOD)` (reruns just that method's branch)")
@@ -212,10 +215,14 @@ def _dispatch(args) -> int | None:
         kill_point("plot", args.out)
         make_figure(args.figure, Path(args.tables), Path(args.out))
     elif cmd == "summary":
-        path = Path(args.results_dir) / "tables" / "summary.md"
+        path = Path(L.Layout(args.results_dir).tables) / L.SUMMARY_MD
         if not path.is_file():
             raise InfcopError(f"no summary at '{path}'; build it with `snakemake {path}`")
-        print(path.read_text(), end="")
+        if args.html:
+            from .report_html import write_summary_page
+            write_summary_page(path, args.html)
+        else:
+            print(path.read_text(), end="")
     elif cmd == "branch":
         from .experiment import resolve, root_of
         config = resolve([args.configfile])

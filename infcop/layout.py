@@ -4,7 +4,8 @@ stages, the tables and `infcop branch` all ask this module; nothing else spells 
     {root}/{dataset}/{arch}/seed{seed}/dense/            model.pt, init.pt, metrics.json
     {root}/{dataset}/{arch}/seed{seed}/{method}/iter{k}/ model.pt, metrics.json (+ resume.pt while running)
     {root}/{dataset}/{arch}/seed{seed}/{method}/         evaluation.csv, layers.csv, ticket.pt, ticket.json
-    {root}/tables/, {root}/figures/, {root}/logs/, {root}/benchmarks/
+    {root}/tables/                                        the tables (infcop.tables.TABLES) and summary.html
+    {root}/figures/, {root}/logs/, {root}/benchmarks/
 
 Methods are called with wildcard strings too ("{dataset}", ...), which gives the Snakemake patterns."""
 from __future__ import annotations
@@ -21,6 +22,10 @@ TICKET = "ticket.pt"
 TICKET_INFO = "ticket.json"
 TICKET_RESUME = "ticket_resume.pt"
 DENSE = "dense"
+# Tables of an experiment (in {root}/tables/; infcop.tables.TABLES lists every table `infcop tables` writes)
+SUMMARY_MD = "summary.md"
+SUMMARY_CSV = "summary.csv"
+SUMMARY_HTML = "summary.html"  # summary.md as a self-contained page, for the report (`infcop summary --html`)
 
 
 def rewind_file(k) -> str:

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 RUN = "results/digits/small_cnn/seed0"
 GPU_RULES = ("train_dense", "rewind_point", "imp_iteration", "evaluate")
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
-REPORT = "rule_report_figure_similarity_tables"  # the group of the tables and every figure
+REPORT = "rule_report_figure_similarity_summary_page_tables"  # the group of the tables, summary page, figures
 TIMEOUT = 1500  # s for one workflow run; far above its few minutes, so a hang fails instead of blocking CI
 
 
@@ -67,9 +67,10 @@ def profile() -> dict:
 
 
 def quickstart_block() -> str:
-    """The first bash block of README.md's SLURM section: the quick-start, which must run as written."""
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Running on a SLURM cluster"):]
+    """The first bash block of docs/slurm.md (the README's SLURM page): the quick-start, which must run as
+    written."""
+    text = (ROOT / "docs" / "slurm.md").read_text()
+    section = text[text.index("# Running on a SLURM cluster"):]
     return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
 
 
@@ -175,7 +176,7 @@ def test_quickstart_block_runs_one_job_per_run_with_tables_of_a_local_run(tmp_pa
     k = cfg["experiment"]["iterations"]
     res = profile()["set-resources"]
     by_comment = {j["comment"]: j for j in jobs}
-    # one job per dense network, one per run, one for tables and figures (18 without groups)
+    # one job per dense network, one per run, one for tables, summary page and figures (16 without groups)
     dense = "rule_train_dense_wildcards_digits_small_cnn_0"
     groups = [f"rule_{r}_evaluate_imp_iteration" for r in _runs(cfg)]
     assert sorted(by_comment) == sorted([dense, *groups, REPORT]), [j["comment"] for j in jobs]
@@ -202,14 +203,17 @@ def test_groups_off_submits_one_job_per_rule_and_gpu_only_for_gpu_rules(tmp_path
     wd = workdir(tmp_path / "per_rule")
     out, jobs = run_workflow(wd, extra_env={"INFCOP_SLURM_GROUPS": "off"})
     assert "one job per rule" in out
-    rules = [re.match(r"rule_(train_dense|imp_iteration|evaluate|tables|figure|similarity)_", j["comment"] + "_")
+    rules = [re.match(r"rule_(train_dense|imp_iteration|evaluate|tables|summary_page|figure|similarity)_",
+                      j["comment"] + "_")
              for j in jobs]
     assert all(rules), [j["comment"] for j in jobs]
     counts = {}
     for r, j in zip(rules, jobs):
         counts[r.group(1)] = counts.get(r.group(1), 0) + 1
         assert (j["gres"] == "gres:gpu:1") == (r.group(1) in GPU_RULES), j
-    assert counts == {"train_dense": 1, "imp_iteration": 4, "evaluate": 2, "tables": 1, "figure": 9, "similarity": 1}
+    # the tiny experiment has no fixed-budget curve and no threshold sweep: 6 figures (infcop.plots.plan)
+    assert counts == {"train_dense": 1, "imp_iteration": 4, "evaluate": 2, "tables": 1, "summary_page": 1, "figure": 6,
+                      "similarity": 1}
     assert any(j["comment"] == "rule_imp_iteration_wildcards_digits_small_cnn_0_lth_2" for j in jobs)
     assert comparable_tables(wd / "results") == comparable_tables(local_reference / "results")
 

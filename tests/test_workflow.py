@@ -74,8 +74,10 @@ def test_changed_method_parameters_rerun_only_that_branch(tiny_run, tmp_path):
     finally:
         cfg["methods"]["lth"]["pruner"]["rate"] = 0.2
         (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
-    # lth's two iterations, its evaluation (with its ticket), then the tables and the figures; no dense, no ciap
-    assert counts == {"imp_iteration": 2, "evaluate": 1, "tables": 1, "figure": 9, "similarity": 1, "all": 1}
+    # lth's two iterations, its evaluation (with its ticket), then the tables, the summary page and the figures
+    # (the tiny experiment's 6 with something to draw, infcop.plots.plan); no dense, no ciap
+    assert counts == {"imp_iteration": 2, "evaluate": 1, "tables": 1, "summary_page": 1, "figure": 6, "similarity": 1,
+                      "all": 1}
 
 
 def test_rerun_one_method_leaves_dense_and_other_methods_untouched(tiny_run):

@@ -127,24 +127,41 @@ def previous_model(wildcards):
     return f"{LAYOUT.previous(*w, wildcards.method, int(wildcards.k))}/{L.MODEL}"
 
 
+def iterations_of(method):
+    """A method's IMP iterations: its preset's `iterations` (one-shot: 1), else the experiment's."""
+    return config["methods"][method].get("iterations", K)
+
+
 def iteration_dirs(wildcards):
-    return LAYOUT.iterations(wildcards.dataset, wildcards.arch, wildcards.seed, wildcards.method, K)
+    return LAYOUT.iterations(wildcards.dataset, wildcards.arch, wildcards.seed, wildcards.method,
+                             iterations_of(wildcards.method))
 
 
 def run_files():
     files = []
     for r in runs():
+        k_max = iterations_of(os.path.basename(r))
         files += [f"{r}/{L.EVALUATION}", f"{r}/{L.LAYERS}", f"{r}/{L.TICKET_INFO}"]
-        files += [f"{r}/{L.iteration_name(k)}/{L.METRICS}" for k in range(1, K + 1)]
+        files += [f"{r}/{L.iteration_name(k)}/{L.METRICS}" for k in range(1, k_max + 1)]
     return files
 
 
 TABLES = list(infcop_tables.TABLES)
 
 
+def planned_figures():
+    """The figures this experiment has something to draw in (infcop.plots.plan): no placeholder figure is
+    requested, nor shown in the report. Asked for by name, any figure is still drawn."""
+    from infcop.config import settings_of
+    from infcop.plots.plan import planned
+
+    return planned(METHODS, settings_of(config), len(EXP["seeds"]))
+
+
 def all_targets():
     return (
         [f"{LAYOUT.tables}/{t}" for t in TABLES]
-        + [str(p) for f in FIGURES for p in figure_outputs(f, f"{LAYOUT.figures}/{f}.pdf", EXP["methods"])]
+        + [f"{LAYOUT.tables}/{L.SUMMARY_HTML}"]
+        + [str(p) for f in planned_figures() for p in figure_outputs(f, f"{LAYOUT.figures}/{f}.pdf", EXP["methods"])]
         + [f"{r}/{L.TICKET}" for r in runs()]
     )

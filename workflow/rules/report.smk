@@ -1,4 +1,12 @@
 # Tables across every run, then one job per figure. CPU only.
+#
+# The report (snakemake --report) in reading order: Snakemake sorts categories, subcategories and rows
+# alphabetically, so their names are numbered (infcop.report_html.report_place): 1. Results (the verdicts
+# and frontier figures, then the summary page), 2. Method dashboards (similarity), 3. Diagnostics (every
+# other figure). A figure's PNG and PDF are one row with a format toggle (labels).
+from infcop.report_html import figure_labels, report_place
+
+
 rule tables:
     input:
         run_files(),
@@ -7,9 +15,11 @@ rule tables:
             t.replace(".", "_"): report(
                 f"{LAYOUT.tables}/{t}",
                 caption="../report/tables.rst",
-                category="Tables",
+                category=report_place("summary")[0],
+                subcategory=report_place("summary")[1],
+                labels={"summary": "table (summary.csv, download)"},
             )
-            if t in ("summary.csv", "summary.md")
+            if t == L.SUMMARY_CSV
             else f"{LAYOUT.tables}/{t}"
             for t in TABLES
         },
@@ -30,6 +40,31 @@ rule tables:
         )
 
 
+# summary.md as a self-contained HTML page: the report shows HTML inline (a .md or .csv is only a download).
+rule summary_page:
+    input:
+        f"{LAYOUT.tables}/{L.SUMMARY_MD}",
+    output:
+        report(
+            f"{LAYOUT.tables}/{L.SUMMARY_HTML}",
+            caption="../report/summary.rst",
+            category=report_place("summary")[0],
+            subcategory=report_place("summary")[1],
+            labels={"summary": "page (summary.md, rendered)"},
+        ),
+    params:
+        root=lambda wc, input: os.path.dirname(os.path.dirname(input[0])),  # {root}/tables/summary.md
+    log:
+        LAYOUT.report_log("summary_page"),
+    benchmark:
+        LAYOUT.report_benchmark("summary_page")
+    threads: 1
+    conda:
+        "../../environment.yml"
+    shell:
+        logged("infcop summary {params.root:q} --html {output:q}")
+
+
 rule figure:
     input:
         expand(f"{LAYOUT.tables}/{{table}}", table=TABLES),
@@ -37,14 +72,16 @@ rule figure:
         pdf=report(
             f"{LAYOUT.figures}/{{figure}}.pdf",
             caption="../report/figure.rst",
-            category="Figures",
-            subcategory="PDF",
+            category=lambda wc: report_place(wc.figure)[0],
+            subcategory=lambda wc: report_place(wc.figure)[1],
+            labels=lambda wc: figure_labels(wc.figure, ".pdf"),
         ),
         png=report(
             f"{LAYOUT.figures}/{{figure}}.png",
             caption="../report/figure.rst",
-            category="Figures",
-            subcategory="Quick look",
+            category=lambda wc: report_place(wc.figure)[0],
+            subcategory=lambda wc: report_place(wc.figure)[1],
+            labels=lambda wc: figure_labels(wc.figure, ".png"),
         ),
     params:
         tables=lambda wc, input: os.path.dirname(input[0]),
@@ -69,17 +106,21 @@ rule similarity:
         pdf=report(
             f"{LAYOUT.figures}/similarity.pdf",
             caption="../report/similarity.rst",
-            category="Figures",
-            subcategory="PDF",
+            category=report_place("similarity")[0],
+            subcategory=report_place("similarity")[1],
+            labels={"method": "(all methods: PDF, one page each)"},  # sorts before the names
         ),
         pngs=[
             report(
                 str(p),
                 caption="../report/similarity.rst",
-                category="Figures",
-                subcategory="Quick look",
+                category=report_place("similarity")[0],
+                subcategory=report_place("similarity")[1],
+                labels={"method": m},
             )
-            for p in figure_outputs("similarity", f"{LAYOUT.figures}/similarity.pdf", EXP["methods"])[1:]
+            for m, p in zip(
+                EXP["methods"], figure_outputs("similarity", f"{LAYOUT.figures}/similarity.pdf", EXP["methods"])[1:]
+            )
         ],
     params:
         tables=lambda wc, input: os.path.dirname(input[0]),
