@@ -1,5 +1,5 @@
-"""README's "Adding a pruner" and "Adding a stop criterion", run exactly as written: the code blocks are
-loaded as plugins and drive a real IMP iteration."""
+"""docs/methods.md's "Adding a pruner" and "Adding a stop criterion" (linked from the README), run exactly as
+written: the code blocks are loaded as plugins and drive a real IMP iteration."""
 import re
 import subprocess
 import sys
@@ -19,9 +19,12 @@ from infcop.stopping import STOPS
 from infcop.tables import method_table
 
 
-def readme_blocks(heading: str) -> dict:
-    """The python and yaml code blocks of one README section."""
-    text = (ROOT / "README.md").read_text()
+DOC = ROOT / "docs" / "methods.md"
+
+
+def doc_blocks(heading: str) -> dict:
+    """The python and yaml code blocks of one section of docs/methods.md."""
+    text = DOC.read_text()
     start = text.index(f"### {heading}\n")
     end = min(i for i in (text.find("\n## ", start + 5), text.find("\n### ", start + 5), len(text)) if i > 0)
     section = text[start:end]
@@ -31,11 +34,11 @@ def readme_blocks(heading: str) -> dict:
 
 @pytest.fixture(scope="module")
 def extensions(tmp_path_factory):
-    """Both README examples written to files and loaded the way INFCOP_PLUGINS loads them."""
+    """Both documented examples written to files and loaded the way INFCOP_PLUGINS loads them."""
     root = tmp_path_factory.mktemp("plugins")
     files, presets = [], {}
     for heading, name in (("Adding a pruner", "my_pruners.py"), ("Adding a stop criterion", "my_criteria.py")):
-        blocks = readme_blocks(heading)
+        blocks = doc_blocks(heading)
         assert len(blocks["python"]) == 1 and blocks["yaml"], heading
         (root / name).write_text(blocks["python"][0])
         files.append(str(root / name))
@@ -46,7 +49,7 @@ def extensions(tmp_path_factory):
     plugins.load()
     yield files, presets
     mp.undo()
-    PRUNERS.remove("random")
+    PRUNERS.remove("random_rate")
     STOPS.remove("loss")
     plugins._loaded.difference_update(files)
 
@@ -61,7 +64,7 @@ def dense(tmp_path_factory):
 def test_readme_pruner_drives_a_real_iteration(extensions, dense, tmp_path):
     _, presets = extensions
     method = presets["random_imp"]
-    assert check_method("random_imp", method)["pruner"] == {"name": "random", "rate": 0.2, "seed": 0}
+    assert check_method("random_imp", method)["pruner"] == {"name": "random_rate", "rate": 0.2, "seed": 0}
     m = imp_iteration("digits", "small_cnn", 0, "random_imp", method, fast_settings(), 1, dense, dense,
                       tmp_path / "a")
     masks = load_model_file(tmp_path / "a" / "model.pt")["masks"]
@@ -100,7 +103,7 @@ def test_plugins_reach_config_checks_schema_and_tables(extensions):
     with pytest.raises(InfcopError, match="below must be a number > 0"):
         check_method("bad", dict(presets["sap_loss"], stop=[{"name": "loss", "below": -1}]))
     with pytest.raises(InfcopError, match="'methods.bad.pruner.rat' is unknown"):
-        check_method("bad", {"pruner": {"name": "random", "rat": 0.2}, "stop": ["budget"]})
+        check_method("bad", {"pruner": {"name": "random_rate", "rat": 0.2}, "stop": ["budget"]})
 
 
 def test_cli_loads_plugins_from_the_environment(extensions, tmp_path):
@@ -109,7 +112,7 @@ def test_cli_loads_plugins_from_the_environment(extensions, tmp_path):
     cfg.write_text(yaml.safe_dump({"experiment": {"methods": ["random_imp", "sap_loss"]}, "methods": presets}))
     cmd = [sys.executable, "-m", "infcop", "check-config", str(cfg)]
     without = subprocess.run(cmd, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
-    assert without.returncode == 2 and "unknown pruner 'random'" in without.stderr
+    assert without.returncode == 2 and "unknown pruner 'random_rate'" in without.stderr
     with_plugins = subprocess.run(cmd, capture_output=True, text=True,
                                   env={"PATH": "/usr/bin:/bin", plugins.ENV: ",".join(files)})
     assert with_plugins.returncode == 0, with_plugins.stderr
