@@ -110,7 +110,10 @@ def _best_recipes(summary, ds, arch) -> list[str]:
                            "delta_lo": r.best_recipe_delta_lo, "delta_hi": r.best_recipe_delta_hi,
                            "note": r.best_recipe_note, "seeds_needed": r.best_recipe_seeds_needed})
         own = "control" if r.verdict == "control" else r.verdict
-        lines.append(f"| `{r.method}` | {r.level_label} | {own} | {r.best_recipe} | {verdict_cell(b)} |")
+        cell = verdict_cell(b)
+        if isinstance(b.note, str) and b.note and b.verdict != "inconclusive":
+            cell += f" ({b.note})"
+        lines.append(f"| `{r.method}` | {r.level_label} | {own} | {r.best_recipe} | {cell} |")
     return lines + [""]
 
 

@@ -109,6 +109,9 @@ def test_ready_made_experiments_plan_the_studys_grid(tmp_path):
     assert counts["imp_iteration"] == 3 * 10 * 5
     counts = job_counts(snakemake(wd, "-n", "--configfile", "workflow/experiments/criteria_study_digits.yaml").stdout)
     assert counts["imp_iteration"] == 3 * 42 * 5 and counts["rewind_point"] == 3  # late rewinding: epoch 1, per seed
+    counts = job_counts(snakemake(wd, "-n", "--configfile", "workflow/experiments/peers_mnist1d.yaml").stdout)
+    assert counts["imp_iteration"] == 3 * (28 * 5 + 1)  # 28 methods of 5 iterations, one-shot of 1
+    assert counts["evaluate"] == 3 * 29
 
 
 def _kill_when(wd: Path, proc, path_glob: str, timeout=300, containing: str = ""):
