@@ -374,7 +374,7 @@ def _best_recipe(summary, curves, info, spe_all: dict, margin_pp: float, test_si
     pruner (any rewind point, schedule, learning rate) and have a control curve at the level, the one
     whose curve lies highest at the method's cost (the smallest mean difference: the upper envelope over
     recipes), and the verdict against it; a recipe whose curve does not reach the method's cost (its
-    cheapest control cost more) is named in the note, not compared. A control is judged against the other
+    cheapest control cost more) or whose controls never got this sparse is named in the note, not compared. A control is judged against the other
     recipes only (is another recipe better at its cost?). Choosing the strongest recipe after seeing the data favours the
     controls: a method called better against it is better against every recipe."""
     summary = summary.copy()
@@ -390,7 +390,7 @@ def _best_recipe(summary, curves, info, spe_all: dict, margin_pp: float, test_si
         spe = spe_all.get((r["dataset"], r["arch"]), math.nan)
         margin = margin_for((test_sizes or {}).get(r["dataset"]), margin_pp)
         mp = points(cur[cur["method"] == r["method"]], r["level"], sec_per_epoch=spe)
-        best, uncovered = None, []
+        best, uncovered, shallow = None, [], []
         for group, ctrls in controls_of.items():
             if len(ctrls) < 2 or pruner.get(ctrls[0]) != pruner.get(r["method"]):
                 continue
@@ -399,7 +399,8 @@ def _best_recipe(summary, curves, info, spe_all: dict, margin_pp: float, test_si
             cp = points(cur[cur["method"].isin(ctrls)], r["level"], sec_per_epoch=spe)
             seeds = set(mp["seed"])
             if cp.empty or any(set(cp.loc[cp["method"] == c, "seed"]) < seeds for c in ctrls):
-                continue  # some control never got this sparse: no curve at this level
+                shallow.append(group)  # some control never got this sparse: no curve at this level
+                continue
             v = verdict(mp, cp, margin)
             if v["verdict"] == "n/a":
                 uncovered.append(group)  # e.g. the method cost less than that recipe's cheapest control
@@ -408,7 +409,7 @@ def _best_recipe(summary, curves, info, spe_all: dict, margin_pp: float, test_si
         if best is not None:
             group, v = best
             note = "; ".join(x for x in (v["note"], "no curve at its cost: " + ", ".join(uncovered) if uncovered
-                                          else "") if x)
+                                          else "", "not this sparse: " + ", ".join(shallow) if shallow else "") if x)
             summary.loc[i, BEST_RECIPE_COLUMNS] = [group, v["verdict"], v["delta"], v["delta_lo"], v["delta_hi"],
                                                    v["seeds_needed"] if v["seeds_needed"] is not None else math.nan,
                                                    note]

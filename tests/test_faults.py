@@ -25,7 +25,7 @@ def test_two_runs_from_scratch_warm_and_cold_give_identical_tables_and_models(re
     # the reference's jobs were forked by the warm-start server; this run starts every job afresh
     jobs = [line for line in (reference / ".snakemake" / "infcop" / "warm-start.log").read_text().splitlines()
             if ": pid " in line]
-    assert {j.split()[0] for j in jobs} == {"train-dense", "imp-iteration", "evaluate", "tables", "plot"}
+    assert {j.split()[0] for j in jobs} == {"train-dense", "imp-iteration", "evaluate", "tables", "plot", "summary"}
     assert sum(j.startswith("imp-iteration") for j in jobs) == 2 and all("status 0," in j for j in jobs)
     wd = workdir(tmp_path / "again", **FAULT_CONFIG)
     snakemake(wd, extra_env={"INFCOP_WARM_START": "off"})

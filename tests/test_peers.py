@@ -178,7 +178,7 @@ def test_random_cannot_shadow_random():
 
 # --- the strongest recipe at a method's cost ---------------------------------------------------------------
 
-def _runs(spec):
+def _runs(spec, remaining=None):
     rows = []
     for method, seeds in spec.items():
         for seed, (acc, ep, mask_s) in enumerate(seeds):
@@ -186,7 +186,8 @@ def _runs(spec):
                         stop_reason="budget", stopped_early_vs_accuracy=None)
             rows.append(dict(base, iteration=0, remaining_weights=1.0, test_accuracy=0.99, epochs_trained=0,
                              train_seconds=0.0, mask_seconds=0.0))
-            rows.append(dict(base, iteration=1, remaining_weights=0.5, test_accuracy=acc, epochs_trained=ep,
+            rows.append(dict(base, iteration=1, remaining_weights=(remaining or {}).get(method, 0.5),
+                             test_accuracy=acc, epochs_trained=ep,
                              train_seconds=1.0 * ep, mask_seconds=mask_s))
     return pd.DataFrame(rows)
 
@@ -202,8 +203,17 @@ def test_a_method_is_judged_against_the_strongest_recipe_at_its_cost():
     methods = pd.DataFrame([dict(method=m, control=c, control_group=g, max_epochs=b, needs_flows=False,
                                  needs_noise_floor=False, rewind_epochs=0, early_stopping=False, spec="sap")
                             for m, c, g, b in rows])
-    _, summary, _ = frontier_and_summary(_runs(spec), methods, margin_pp=0.5, test_sizes={"d": 10000})
+    # a third recipe whose controls never got as sparse as 50%: named in the note, not compared
+    spec.update({"cos1": [(0.99, 1, 0)] * n, "cos5": [(0.99, 5, 0)] * n})
+    rows += [("cos1", True, "sap cosine", 1), ("cos5", True, "sap cosine", 5)]
+    methods = pd.DataFrame([dict(method=m, control=c, control_group=g, max_epochs=b, needs_flows=False,
+                                 needs_noise_floor=False, rewind_epochs=0, early_stopping=False, spec="sap")
+                            for m, c, g, b in rows])
+    runs = _runs(spec, remaining={"cos1": 0.7, "cos5": 0.7})
+    _, summary, _ = frontier_and_summary(runs, methods, margin_pp=0.5, test_sizes={"d": 10000})
+    summary = summary[summary["level"] == 0.5]
     r = summary.set_index("method").loc["stable"]
+    assert "not this sparse: sap cosine" in r["best_recipe_note"]
     assert r["cost_epoch_equivalents_mean"] == pytest.approx(3.0)  # the mask passes are charged
     assert r["verdict"] == "better"  # against its own (constant) recipe: 0.945 vs 0.925, and above const5
     assert r["best_recipe"] == "sap linear"  # the linear curve is higher at its cost
@@ -211,7 +221,7 @@ def test_a_method_is_judged_against_the_strongest_recipe_at_its_cost():
     # a control is compared with the other recipes: linear beats constant at every budget here
     c = summary.set_index("method").loc["const1"]
     assert c["best_recipe"] == "sap linear" and c["best_recipe_verdict"] == "worse"
-    md = summary_markdown(summary, _runs(spec), methods)
+    md = summary_markdown(summary, runs, methods)
     assert "strongest fixed-budget recipe" in md and "| `stable` | 50% | better | sap linear | **worse**" in md
 
 

@@ -163,8 +163,10 @@ def test_tables_have_their_columns_and_row_counts(tiny_run):
     it = pd.read_csv(t / "iterations.csv")
     assert list(it.columns) == ["dataset", "arch", "method", "seed", "iteration", "remaining_weights",
                                 "test_accuracy", "val_accuracy", "epochs_trained", "stop_reason", "train_seconds",
-                                "flow_seconds", "noise_floor_seconds", "flows_charged", "epoch0_val_accuracy",
-                                "stopped_early_vs_accuracy", "macs", "dense_macs"]
+                                "flow_seconds", "noise_floor_seconds", "mask_seconds", "flows_charged", "lr_start",
+                                "epoch0_val_accuracy", "stopped_early_vs_accuracy", "macs", "dense_macs"]
+    assert it["mask_seconds"].fillna(0).eq(0).all()  # no method of tiny reads would-be masks: nothing charged
+    assert (it.loc[it["iteration"] > 0, "lr_start"] == 0.05).all()  # training.lr: no preset sets its own
     assert len(it) == 2 * 1 * (2 + 1)  # methods x seeds x (iterations + dense)
     per_net = 3 + 3 + 4 + 4 + 4  # small_cnn: connectivity and |r| per pair; CKA, gradient flow, similarity per layer
     layers = pd.read_csv(t / "layers.csv")
