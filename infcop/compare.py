@@ -385,18 +385,25 @@ def _best_recipe(summary, curves, info, spe_all: dict, margin_pp: float, test_si
     for m in info.index:
         if bool(info.loc[m, "control"]):
             controls_of.setdefault(info.loc[m, "control_group"], []).append(m)
+    control_points: dict = {}  # (dataset, arch, level, group) -> its controls at that level: shared by every row
+
+    def points_of(ds, arch, level, methods):
+        cur = curves[(curves["dataset"] == ds) & (curves["arch"] == arch)]
+        return points(cur[cur["method"].isin(methods)], level, sec_per_epoch=spe_all.get((ds, arch), math.nan))
+
     for i, r in summary.iterrows():
-        cur = curves[(curves["dataset"] == r["dataset"]) & (curves["arch"] == r["arch"])]
-        spe = spe_all.get((r["dataset"], r["arch"]), math.nan)
         margin = margin_for((test_sizes or {}).get(r["dataset"]), margin_pp)
-        mp = points(cur[cur["method"] == r["method"]], r["level"], sec_per_epoch=spe)
+        mp = points_of(r["dataset"], r["arch"], r["level"], [r["method"]])
         best, uncovered, shallow = None, [], []
         for group, ctrls in controls_of.items():
             if len(ctrls) < 2 or pruner.get(ctrls[0]) != pruner.get(r["method"]):
                 continue
             if r["verdict"] == "control" and group == r["control_group"]:
                 continue
-            cp = points(cur[cur["method"].isin(ctrls)], r["level"], sec_per_epoch=spe)
+            key = (r["dataset"], r["arch"], r["level"], group)
+            if key not in control_points:
+                control_points[key] = points_of(r["dataset"], r["arch"], r["level"], ctrls)
+            cp = control_points[key]
             seeds = set(mp["seed"])
             if cp.empty or any(set(cp.loc[cp["method"] == c, "seed"]) < seeds for c in ctrls):
                 shallow.append(group)  # some control never got this sparse: no curve at this level

@@ -14,7 +14,7 @@ from .measures import DISTANCES
 from .layout import RESERVED
 from .models import ARCHS, allowed_archs
 from .pruners import PRUNERS
-from .registry import Param
+from .registry import Param, SpecParam
 from .stopping import normalise_stops
 
 # Names become path parts and shell words: letters, digits, '_', '-', '.', never '..' or a leading '.'.
@@ -43,39 +43,28 @@ class RewindParam(Param):
 
 
 @dataclass(frozen=True)
-class ScheduleParam(Param):
+class ScheduleParam(SpecParam):
     """A learning-rate schedule: a name or {name: ..., params} of infcop.schedules (`dense`: the dense run's,
     which may not replay a dense run)."""
     dense: bool = False
 
-    def valid(self, value) -> bool:
-        try:
-            self.resolved(value)
-        except InfcopError:
-            return False
-        return True
-
-    def resolved(self, value) -> dict:
+    def resolved(self, key: str, value) -> dict:
         from .schedules import check_dense_schedule, resolve_schedule
 
-        return (check_dense_schedule if self.dense else resolve_schedule)(self.name, value)
+        return (check_dense_schedule if self.dense else resolve_schedule)(key, value)
 
-    def check(self, key: str, value) -> None:
-        from .schedules import check_dense_schedule, resolve_schedule
-
-        (check_dense_schedule if self.dense else resolve_schedule)(key, value)
-
-    def allowed(self) -> str:
+    def names(self) -> list[str]:
         from .schedules import SCHEDULES
 
-        names = [e.name for e in SCHEDULES if not (self.dense and e.info.get("needs_dense"))]
-        return f"a schedule name ({', '.join(names)}) or a mapping with 'name' and its parameters"
+        return [e.name for e in SCHEDULES if not (self.dense and e.info.get("needs_dense"))]
+
+    def allowed(self) -> str:
+        return f"a schedule name ({', '.join(self.names())}) or a mapping with 'name' and its parameters"
 
     def json_schema(self) -> dict:
         from .schedules import SCHEDULES
 
-        names = [e.name for e in SCHEDULES if not (self.dense and e.info.get("needs_dense"))]
-        return {"oneOf": [{"enum": names}, SCHEDULES.json_schema()]}
+        return {"oneOf": [{"enum": self.names()}, SCHEDULES.json_schema()]}
 
 
 def rewind_epoch(method: dict) -> int | None:

@@ -9,7 +9,7 @@ import math
 from typing import Callable
 
 from . import InfcopError
-from .registry import Param, Registry
+from .registry import Param, Registry, SpecParam
 
 PRUNERS = Registry("pruner")
 
@@ -106,21 +106,10 @@ def sap(weights: dict, masks: dict, params: dict) -> dict:
     return prune_by_count(weights, masks, params["scope"], lambda s: sap_prune_count(s, *args))
 
 
-class ShadowParam(Param):
+class ShadowParam(SpecParam):
     """`shadow`: the pruner whose per-layer counts a random pruner copies (any pruner but a random one)."""
 
-    def valid(self, value) -> bool:
-        try:
-            self.resolved("shadow", value)
-        except InfcopError:
-            return False
-        return True
-
-    def check(self, key: str, value) -> None:
-        self.resolved(key, value)
-
-    @staticmethod
-    def resolved(key: str, value) -> dict:
+    def resolved(self, key: str, value) -> dict:
         out = PRUNERS.resolve(key, value)
         if PRUNERS.get(out["name"]).info.get("seeded"):
             raise InfcopError(f"config key '{key}': a random pruner cannot shadow another random pruner; "
@@ -134,14 +123,17 @@ class ShadowParam(Param):
         return {"type": "object", "required": ["name"]}
 
 
-@PRUNERS.register("random", params=[ShadowParam("shadow", "choice")], label="random", seeded=True)
+SHADOW = ShadowParam("shadow", "choice")
+
+
+@PRUNERS.register("random", params=[SHADOW], label="random", seeded=True)
 def random_pruner(weights: dict, masks: dict, params: dict, generator) -> dict:
     """Random pruning with the same per-layer counts as the `shadow` pruner would remove now (the baseline
     of Blalock et al. 2020 at an identical layer-wise sparsity): in each layer, that many survivors drawn
     uniformly at random. A layer always keeps one weight, like the others."""
     import torch
 
-    shadow = ShadowParam.resolved("pruner.shadow", params["shadow"])
+    shadow = SHADOW.resolved("pruner.shadow", params["shadow"])
     counts = {n: int(m.sum()) for n, m in masks.items()}
     after = PRUNERS.get(shadow["name"]).obj(weights, {n: m.clone() for n, m in masks.items()}, shadow)
     for n in sorted(masks):

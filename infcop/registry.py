@@ -99,6 +99,25 @@ class Param:
         return out
 
 
+@dataclass(frozen=True)
+class SpecParam(Param):
+    """A parameter whose value is itself a spec of a registry (a schedule, a pruner): `resolved(key, value)`
+    checks it and returns it with defaults filled in; valid() and check() both ask it."""
+
+    def resolved(self, key: str, value) -> dict:
+        raise NotImplementedError
+
+    def valid(self, value) -> bool:
+        try:
+            self.resolved(self.name, value)
+        except InfcopError:
+            return False
+        return True
+
+    def check(self, key: str, value) -> None:
+        self.resolved(key, value)
+
+
 @dataclass
 class Entry:
     """A registered thing: the object itself (function or class), its parameters, an optional cross-field

@@ -5,6 +5,7 @@ the costs, and how the criteria decided."""
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 
 def _f(v, fmt="{:.2f}", none="—"):
@@ -110,9 +111,9 @@ def _best_recipes(summary, ds, arch) -> list[str]:
              "|" + "---|" * 5]
     s = s.assign(_control=s["verdict"].eq("control"))  # the methods first, then the controls
     for r in s.sort_values(["_control", "method", "level"], ascending=[True, True, False]).itertuples():
-        b = type("R", (), {"verdict": r.best_recipe_verdict, "delta": r.best_recipe_delta,
-                           "delta_lo": r.best_recipe_delta_lo, "delta_hi": r.best_recipe_delta_hi,
-                           "note": r.best_recipe_note, "seeds_needed": r.best_recipe_seeds_needed})
+        b = SimpleNamespace(verdict=r.best_recipe_verdict, delta=r.best_recipe_delta, delta_lo=r.best_recipe_delta_lo,
+                            delta_hi=r.best_recipe_delta_hi, note=r.best_recipe_note,
+                            seeds_needed=r.best_recipe_seeds_needed)
         own = "control" if r.verdict == "control" else r.verdict
         cell = verdict_cell(b)
         if isinstance(b.note, str) and b.note and b.verdict != "inconclusive":
