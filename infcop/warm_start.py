@@ -459,16 +459,18 @@ class Server:
 
     # -- the loop
     def serve(self, ready_fd: int | None = None) -> None:
+        # The handlers go in before the ready byte: a `stop` right after `start` must find the server
+        # able to tidy its private directory, not killed by the default action.
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if ready_fd is not None:
             os.write(ready_fd, b"1")
             os.close(ready_fd)
-        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        _preload(self.log)
-        self.identity = _identity()
-        self.gpu = _gpu_possible()
-        self.selector.register(self.listener, selectors.EVENT_READ, "listener")
-        try:
+        try:  # whatever happens from here, the socket and its directory go with the server
+            _preload(self.log)
+            self.identity = _identity()
+            self.gpu = _gpu_possible()
+            self.selector.register(self.listener, selectors.EVENT_READ, "listener")
             while True:
                 if (self.stopping or os.getppid() != self.parent) and self.listener.fileno() >= 0:
                     self.selector.unregister(self.listener)

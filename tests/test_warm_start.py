@@ -553,3 +553,23 @@ def test_the_socket_lives_in_a_private_directory_and_goes_with_the_server(tmp_pa
     assert str(handle.address) not in Path(f"/proc/{handle.proc.pid}/cmdline").read_text()
     _stop(handle)
     assert not os.path.exists(directory)
+
+
+def _signal_mask(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1], 16)
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+def test_a_server_stopped_as_soon_as_it_is_ready_still_tidies_its_directory(tmp_path_factory):
+    # The ready byte is the promise that a stop is handled: the handlers must be in by then (a SIGTERM
+    # that found the default action killed the server before it removed its private directory).
+    for attempt in range(3):
+        handle, _ = _start(tmp_path_factory, f"quick{attempt}")
+        pid = handle.proc.pid
+        caught, ignored = _signal_mask(pid, "SigCgt"), _signal_mask(pid, "SigIgn")
+        _stop(handle)
+        assert caught >> (signal.SIGTERM - 1) & 1, "SIGTERM was not handled when the server said it was ready"
+        assert ignored >> (signal.SIGINT - 1) & 1, "SIGINT was not ignored when the server said it was ready"
+        assert not os.path.exists(os.path.dirname(handle.address))
