@@ -573,3 +573,13 @@ def test_a_server_stopped_as_soon_as_it_is_ready_still_tidies_its_directory(tmp_
         assert caught >> (signal.SIGTERM - 1) & 1, "SIGTERM was not handled when the server said it was ready"
         assert ignored >> (signal.SIGINT - 1) & 1, "SIGINT was not ignored when the server said it was ready"
         assert not os.path.exists(os.path.dirname(handle.address))
+
+
+def test_the_workflow_tidies_the_directory_of_a_server_that_was_killed(tmp_path_factory):
+    handle, _ = _start(tmp_path_factory, "killed")
+    handle.proc.kill()  # no chance to tidy up itself
+    handle.proc.wait(timeout=30)
+    directory = os.path.dirname(handle.address)
+    assert os.path.exists(directory)
+    warm_start.stop(handle)  # what the workflow does at its end
+    assert not os.path.exists(directory)
