@@ -101,8 +101,9 @@ def _best_recipes(summary, ds, arch) -> list[str]:
         return []
     if (s["best_recipe"] == s["control_group"]).all():  # one recipe only: the same verdicts again would add nothing
         return ["", f"**{ds} / {arch}**: every method's controls share one retraining recipe, so the verdicts above "
-                "are also those against the strongest recipe run here; stronger recipes (linear decay from ALLR's "
-                "start rate, learning-rate rewinding) are in `workflow/experiments/peers_mnist1d.yaml`.", ""]
+                "are also those against the strongest recipe run here; other recipes (linear decay from ALLR's "
+                "start rate, learning-rate rewinding), each with its own controls, are compared in "
+                "`workflow/experiments/peers_mnist1d.yaml`.", ""]
     lines = ["", f"**{ds} / {arch}, against the strongest fixed-budget recipe at its cost**: of every recipe "
              "(rewind point, learning-rate schedule, rate) with fixed-budget controls of the same pruner, the one "
              "whose control curve is highest at the method's full cost; a control is compared with the other "

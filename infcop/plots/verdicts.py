@@ -71,7 +71,8 @@ def verdicts(tables_dir: Path):
     if su.empty:
         return no_data("Verdicts against the fixed-budget controls", "summary.csv")
     su = su.copy()
-    su["verdict"] = su["verdict"].astype(object).fillna("n/a")  # the CSV reader takes the word "n/a" for a missing value
+    # the CSV reader takes the word "n/a" for a missing value (and the column for floats when all are)
+    su["verdict"] = su["verdict"].astype(object).fillna("n/a")
     for c in ("level", "delta", "delta_lo", "delta_hi", "margin_pp"):
         su[c] = pd.to_numeric(su[c], errors="coerce")
     groups = []
