@@ -29,10 +29,21 @@ report = {"pid": os.getpid(), "ppid": os.getppid(), "cwd": os.getcwd(), "x": os.
 import infcop
 report["infcop"] = os.path.realpath(infcop.__file__)
 act = os.environ.get("PROBE_ACT", "")
-if act == "threads":
+if act in ("threads", "context"):
     import torch, threadpoolctl
     report["threads"] = {"torch": torch.get_num_threads(),
                          **{i["internal_api"]: i["num_threads"] for i in threadpoolctl.threadpool_info()}}
+if act == "context":  # what the kernel says this process runs inside, and the descriptors it holds
+    from infcop import process_context
+    report["context"] = process_context.read(0).as_dict()
+    report["fds"] = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            report["fds"][fd] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            pass
+    if os.environ.get("PROBE_HOLD"):
+        time.sleep(float(os.environ["PROBE_HOLD"]))
 open(os.environ["PROBE_OUT"], "w").write(json.dumps(report))
 print("to stdout"); print("to stderr", file=sys.stderr)
 if act == "exit":
@@ -76,13 +87,13 @@ def own_server(tmp_path_factory):
     _stop(handle)  # (a killed one's directory is tidied too)
 
 
-def _probe(tmp_path, job_env, act="", wait=True, ignore=(), **extra):
+def _probe(tmp_path, job_env, act="", wait=True, ignore=(), wrap=(), **extra):
     plugin = tmp_path / "probe.py"
     plugin.write_text(PROBE)
     (tmp_path / "c.yaml").write_text("{}")
     e = {**env(), "INFCOP_PLUGINS": str(plugin), "PROBE_OUT": str(tmp_path / "report.json"), "PROBE_X": "x y",
          "PROBE_ACT": act, **(job_env or {}), **extra}
-    cmd = [str(BIN / "infcop"), "check-config", "c.yaml"]
+    cmd = [*wrap, str(BIN / "infcop"), "check-config", "c.yaml"]
 
     def setup():
         os.umask(0o027)
@@ -121,7 +132,7 @@ def _gone(pid, timeout=10):
 
 def _request(handle, **changes) -> bytes:
     body = {"token": handle.token, "argv": ["schema"], "cwd": "/", "env": {}, "umask": 0o22,
-            "pgid": os.getpgid(0), "ignored": [], **warm_start._identity()}
+            "pgid": os.getpgid(0), "ignored": [], **warm_start.identity()}
     body.update(changes)
     return json.dumps(body).encode()
 
@@ -459,20 +470,20 @@ def test_no_fork_once_cuda_is_initialised_or_when_a_job_may_use_a_gpu(tmp_path, 
     sock_dir = tmp_path / "d"
     sock_dir.mkdir(mode=0o700)
     srv = warm_start.Server(str(sock_dir / "s"), "t" * 64, os.getpid(), open(os.devnull, "w"))
-    srv.identity = warm_start._identity()
+    srv.identity = warm_start.identity()
     try:
         body = json.dumps({**json.loads(_request(warm_start.Handle(None, "", "t" * 64)))}).encode()
-        assert srv.check(body, [0, 1, 2])["argv"] == ["schema"]
+        assert srv.check(body, [0, 1, 2], os.getpid())[0]["argv"] == ["schema"]
         monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
         with pytest.raises(warm_start.Refused, match="CUDA is initialised"):
-            srv.check(body, [0, 1, 2])
+            srv.check(body, [0, 1, 2], os.getpid())
         monkeypatch.undo()
         srv.gpu = True
         with pytest.raises(warm_start.Refused, match="GPU a job may use"):
-            srv.check(body, [0, 1, 2])
+            srv.check(body, [0, 1, 2], os.getpid())
         cpu_only = json.loads(body)
         cpu_only["env"] = {"CUDA_VISIBLE_DEVICES": ""}
-        assert srv.check(json.dumps(cpu_only).encode(), [0, 1, 2])
+        assert srv.check(json.dumps(cpu_only).encode(), [0, 1, 2], os.getpid())
     finally:
         srv.listener.close()
 
@@ -520,7 +531,9 @@ def test_the_server_imports_the_installed_infcop_not_a_folder_in_the_working_dir
 
 def test_the_server_names_its_entry_point_rather_than_importing_the_command():
     def imports(module):
-        tree = ast.parse((ROOT / "infcop" / f"{module}.py").read_text())
+        path = ROOT / "infcop" / module
+        files = sorted(path.glob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+        tree = ast.Module([node for f in files for node in ast.parse(f.read_text()).body], [])
         names = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
@@ -531,7 +544,9 @@ def test_the_server_names_its_entry_point_rather_than_importing_the_command():
         return names
 
     assert "warm_start" in imports("cli") and "cli" not in imports("warm_start")
-    assert warm_start._entry_point() is __import__("infcop.cli", fromlist=["main"]).main
+    from infcop.warm_start import child
+
+    assert child.entry_point() is __import__("infcop.cli", fromlist=["main"]).main
 
 
 def test_the_server_goes_when_the_process_that_started_it_does(tmp_path):
