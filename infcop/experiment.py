@@ -4,8 +4,9 @@
 - `resolve` builds the experiment from its files (the given experiment files, or config.yaml when none
   is given: an experiment file is never merged over config.yaml), command-line overrides and the
   defaults, and checks it.
-- `root_of` names its results root: `results/` for the default experiment, `results/<name>/` for any
-  other, so two experiments never write each other's tables.
+- `root_of` names its results root: `results/` for the default experiment (config.yaml), `results/<name>/`
+  for any other (its `experiment.name`, else its file's stem), and `check_source` / `claim_root` keep a
+  root to the configuration file that made it, so two experiments never write each other's tables.
 - `stage_settings` is the part of the config that can change a stage's numbers. Only it enters the
   stage's Snakemake params and its resume fingerprint: paths, the device, labels and thread counts
   do not, so changing them reruns nothing."""
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from . import InfcopError
@@ -20,6 +22,7 @@ from . import InfcopError
 DEFAULT_FILE = "config.yaml"
 DEFAULT_NAME = "default"
 RECORD = "experiment.yaml"  # the resolved config, written once per run into the experiment's root
+SOURCE = "experiment.source"  # which configuration file(s) made a results root: no other may write there
 
 # Settings that say how or where a result is computed, never what it is.
 NOT_RESULT_DEFINING = {"data": ("data_dir", "download"), "training": ("device", "deterministic")}
@@ -75,7 +78,8 @@ def deep_merge(base: dict, update: dict) -> dict:
 def resolve(files=(), overrides: dict | None = None, default_file=DEFAULT_FILE, check: bool = True) -> dict:
     """The experiment of `files` (config.yaml when none), with `overrides` on top and defaults filled
     in. Every file is complete on its own: nothing is taken from config.yaml when files are given. The
-    experiment's name is its `experiment.name`, else 'default' for config.yaml, else the file's stem."""
+    experiment's name is its `experiment.name`, else 'default' for the workflow's own config.yaml, else
+    the file's stem (a copy of config.yaml under another name is another experiment)."""
     from .config import check_config, with_defaults
 
     files = [Path(f) for f in files] or [Path(default_file)]
@@ -87,10 +91,63 @@ def resolve(files=(), overrides: dict | None = None, default_file=DEFAULT_FILE, 
     if isinstance(config.get("experiment"), dict) and not config["experiment"].get("name"):
         stem = files[0].stem
         config["experiment"] = dict(config["experiment"],  # the defaults hold name: None
-                                    name=DEFAULT_NAME if files[0].name == DEFAULT_FILE else stem)
+                                    name=DEFAULT_NAME if _same_file(files[0], default_file) else stem)
     if check:
         check_config(config)
     return config
+
+
+def _same_file(a, b) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def source_of(files=(), default_file=DEFAULT_FILE) -> str:
+    """The configuration file(s) an experiment comes from, as recorded in its root: relative to the working
+    directory when inside it (the record survives moving the checkout), else absolute."""
+    here = os.path.realpath(os.getcwd())
+    names = []
+    for f in [Path(f) for f in files] or [Path(default_file)]:
+        full = os.path.realpath(f)
+        relative = os.path.relpath(full, here)
+        names.append(full if relative.startswith("..") else relative)
+    return "\n".join(names)
+
+
+def check_source(root: str, source: str, default_file=DEFAULT_FILE) -> None:
+    """Refuse (InfcopError, before any job) to write into a results root that another configuration file
+    made. A root made before roots recorded their file is taken only by the file that would have made it
+    (config.yaml for `results/`, a file of the same stem for `results/<stem>/`)."""
+    owner_file = Path(root) / SOURCE
+    if owner_file.exists():
+        owner = owner_file.read_text().strip()
+        if owner == source:
+            return
+        raise InfcopError(
+            f"results root '{root}/' holds the results of {_files(owner)}; {_files(source)} resolves to the same "
+            f"root (its experiment.name, or its file name). Give it an experiment.name of its own (it would then "
+            f"write under results/<name>/), or, to hand '{root}/' to it, delete '{owner_file}'.")
+    if (Path(root) / RECORD).exists():  # results from before roots recorded their file
+        first = source.split("\n")[0]
+        expected = _same_file(first, default_file) if Path(root) == Path("results") else Path(first).stem == Path(root).name
+        if not expected:
+            raise InfcopError(
+                f"results root '{root}/' holds results made before infcop recorded which configuration file made "
+                f"a root, and {_files(source)} would not have made it. Give the experiment an experiment.name of "
+                f"its own, or, if '{root}/' is indeed this file's, write its name into '{owner_file}'.")
+
+
+def claim_root(root: str, source: str) -> None:
+    """Record `source` as the maker of `root` (at the start of a run; `check_source` has passed)."""
+    from .checkpoints import save_text
+
+    path = Path(root) / SOURCE
+    if not path.exists() or path.read_text().strip() != source:
+        save_text(source + "\n", str(path))
+
+
+def _files(source: str) -> str:
+    names = source.split("\n")
+    return ("configuration file " if len(names) == 1 else "configuration files ") + ", ".join(f"'{n}'" for n in names)
 
 
 def name_of(config: dict) -> str:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import fast_settings, write_idx_mnist
-from workflow_helpers import TINY, env, snakemake, workdir
+from workflow_helpers import ROOT, TINY, env, snakemake, workdir
 
 pytestmark = pytest.mark.badinput
 BASE = yaml.safe_load(TINY.read_text())
@@ -200,3 +200,21 @@ def test_data_dir_with_spaces_and_shell_metacharacters_is_passed_safely(tmp_path
     snakemake(wd, "results/mnist/small_cnn/seed0/dense/model.pt")
     assert (wd / "results/mnist/small_cnn/seed0/dense/model.pt").is_file()
     assert not any((wd / n).exists() for n in ("pwned", "pwned2", "pwned3"))
+
+
+@pytest.mark.badinput
+def test_make_names_an_interpreter_too_old_before_it_installs_anything(tmp_path):
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("no make on this machine")
+    fake = tmp_path / "python3.10"
+    fake.write_text('#!/bin/sh\n[ "$1" = "--version" ] && { echo "Python 3.10.12"; exit 0; }\n'
+                    '[ "$1" = "-c" ] && exit 1\nexit 0\n')
+    fake.chmod(0o755)
+    venv = tmp_path / "venv"
+    r = subprocess.run(["make", "-C", str(ROOT), "setup", f"PYTHON={fake}", f"VENV={venv}"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "needs Python >= 3.11" in r.stdout and "Python 3.10.12" in r.stdout and "PYTHON=" in r.stdout
+    assert not venv.exists(), "a virtual environment was made from an interpreter too old"

@@ -135,6 +135,56 @@ def test_two_experiments_write_separate_results(study):
     assert "Nothing to be done" in r.stdout + r.stderr
 
 
+def _hashes(root) -> dict:
+    import hashlib
+
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.faults
+@pytest.mark.slow
+def test_a_copy_of_config_yaml_never_overwrites_the_default_results(study):
+    wd = study.wd
+    before = _hashes(wd / "results")
+    assert (wd / "results" / "experiment.source").read_text().strip() == "config.yaml"
+    copy_ = yaml.safe_load((wd / "config.yaml").read_text())
+    copy_["training"]["max_epochs"] = 2  # one changed key
+    (wd / "mine.yaml").write_text(yaml.safe_dump(copy_, sort_keys=False))
+    dense = "results/mine/digits/small_cnn/seed0/dense/model.pt"
+    snakemake(wd, dense, "--configfile", "mine.yaml")  # a new experiment, named after its file
+    after = _hashes(wd / "results")
+    assert {k: v for k, v in after.items() if not k.startswith("mine/")} == before
+    assert (wd / dense).is_file() and (wd / "results" / "mine" / "experiment.source").read_text().strip() == "mine.yaml"
+    # a file that names the default experiment explicitly is refused before any job, naming both files
+    copy_["experiment"]["name"] = "default"
+    (wd / "mine_default.yaml").write_text(yaml.safe_dump(copy_, sort_keys=False))
+    r = snakemake(wd, "--configfile", "mine_default.yaml", check=False)
+    said = r.stdout + r.stderr
+    assert r.returncode != 0 and "'config.yaml'" in said and "'mine_default.yaml'" in said, said[-2000:]
+    assert _hashes(wd / "results") == after
+
+
+def test_a_results_root_from_before_the_record_is_taken_only_by_its_own_file(tmp_path, monkeypatch):
+    from infcop import InfcopError
+    from infcop.experiment import check_source, claim_root, source_of
+
+    monkeypatch.chdir(tmp_path)
+    for f in ("config.yaml", "other.yaml", "mine.yaml"):
+        (tmp_path / f).write_text("{}")
+    (tmp_path / "results" / "mine").mkdir(parents=True)
+    (tmp_path / "results" / "experiment.yaml").write_text("old")
+    (tmp_path / "results" / "mine" / "experiment.yaml").write_text("old")
+    check_source("results", source_of([]))  # the default file takes results/
+    with pytest.raises(InfcopError, match="'other.yaml'"):
+        check_source("results", source_of(["other.yaml"]))
+    check_source("results/mine", source_of(["mine.yaml"]))
+    with pytest.raises(InfcopError, match="made before"):
+        check_source("results/mine", source_of(["other.yaml"]))
+    claim_root("results", source_of([str(tmp_path / "config.yaml")]))
+    assert (tmp_path / "results" / "experiment.source").read_text() == "config.yaml\n"  # relative: movable
+
+
 # 6. A failed job shows its log, a retry keeps the failed attempt's log, a corrupt model says how to recover
 
 @pytest.mark.faults

@@ -10,7 +10,8 @@ from infcop.checkpoints import save_text
 from infcop.plots import FIGURES, figure_outputs
 from infcop.config import rewind_epoch
 from infcop.data import DATASETS
-from infcop.experiment import RECORD, config_stage_settings, key_of, record_text, resolve, root_of
+from infcop.experiment import (RECORD, check_source, claim_root, config_stage_settings, key_of, record_text,
+                               resolve, root_of, source_of)
 from infcop.plugins import load as load_plugins
 from infcop.schema import validate_config
 from infcop import tables as infcop_tables
@@ -29,6 +30,9 @@ try:
     except (TypeError, KeyError, AttributeError):
         pass  # a structural problem: the schema names it
     validate_config(_experiment)
+    # one results root, one configuration file: a copy of config.yaml never overwrites the default results
+    _SOURCE = source_of([str(f) for f in workflow.config_settings.configfiles])
+    check_source(root_of(_experiment), _SOURCE)
 except InfcopError as exc:
     sys.exit(f"infcop: invalid config: {exc}")
 config.clear()
@@ -81,6 +85,7 @@ def stop_warm_start():
 
 
 def record_experiment():
+    claim_root(LAYOUT.root, _SOURCE)
     text = record_text(config)
     if not os.path.exists(EXPERIMENT_RECORD) or open(EXPERIMENT_RECORD).read() != text:
         save_text(text, EXPERIMENT_RECORD)
