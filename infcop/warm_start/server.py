@@ -24,7 +24,8 @@ from .protocol import (FIELDS, HEADER, MAX_REQUEST, REPLY, REQUEST_DEADLINE, SIG
                        peer_credentials, printable)
 
 # What the children need, imported once here (each is skipped if it is not installed).
-PRELOAD = ("torch", "numpy", "pandas", "threadpoolctl", "infcop.steps", "infcop.tables", "infcop.compare")
+PRELOAD = ("torch", "numpy", "pandas", "threadpoolctl", "scipy.stats", "sklearn.datasets", "infcop.steps",
+           "infcop.tables", "infcop.compare")
 HANG_UP_GRACE = 0.2  # seconds between a caller's hang-up and the kill of its job (if it has not exited)
 MAX_PENDING = 32  # requests read at once; later callers wait in the listen backlog
 ACCEPT_BACKOFF = (0.05, 2.0)  # seconds: the first and the longest pause of accept() when out of descriptors
