@@ -65,7 +65,9 @@ def _check_expected(args, stage: str, settings: dict, preset: dict | None = None
 
 
 def _common(p, method=False):
-    p.add_argument("--dataset", required=True, help="data set name (digits, mnist, fashion_mnist, cifar10, cifar100)")
+    from .data import DATASETS  # the registry's names (plugins' included), without importing torch
+
+    p.add_argument("--dataset", required=True, help=f"data set name ({', '.join(DATASETS.names())})")
     p.add_argument("--arch", required=True, help="model registry name (small_cnn, resnet20, torchvision:<name>, ...)")
     p.add_argument("--seed", required=True, type=int, help="random seed of the run (integer >= 0)")
     p.add_argument("--config", help="experiment YAML to read settings (and method presets) from")
