@@ -23,52 +23,45 @@ from __future__ import annotations
 
 import math
 
+from . import paired_tests as T
+from .control_curve import Control, bracket
+
 RUN = ["dataset", "arch", "method", "seed"]
 LADDER = (0.5, 0.25, 0.1, 0.05, 0.02, 0.01)  # named levels shown beside the deepest common one
 CONFIDENCE = 0.95  # of each one-sided test
 MIN_SPEEDUP_COST = 0.5  # epoch-equivalents: below it a speed-up ratio is noise over a near-zero cost
 
 
-def _t(n: int) -> float:
-    """The one-sided CONFIDENCE quantile of Student's t with n - 1 degrees of freedom."""
-    from scipy import stats
-
-    return float(stats.t.ppf(CONFIDENCE, n - 1))
-
-
 def tost(diffs, margin: float) -> dict:
-    """Two one-sided tests of mean(diffs) against +-margin: verdict, mean, the one-sided 95% bounds, and for
-    an inconclusive verdict the seeds that would resolve it at the observed spread (None: none would)."""
-    v = [float(x) for x in diffs if x is not None and math.isfinite(float(x))]
-    n = len(v)
-    out = {"verdict": "n/a", "delta": math.nan, "lo": math.nan, "hi": math.nan, "seeds_needed": None}
-    if n == 0:
-        return out
-    mean = sum(v) / n
-    out["delta"] = mean
+    """Two one-sided tests of mean(diffs) against +-margin: verdict, mean, the one-sided 95% bounds, the p-value
+    of the verdict's test, and for an inconclusive verdict the seeds that would resolve it at 80% power at the
+    observed mean and spread (None: no number would)."""
+    n, mean, sd = T.describe(diffs)
+    out = {"verdict": "n/a", "delta": mean if n else math.nan, "lo": math.nan, "hi": math.nan,
+           "seeds_needed": None, "p": math.nan}
     if n < 2:
         return out
-    sd = math.sqrt(sum((x - mean) ** 2 for x in v) / (n - 1))
-    half = _t(n) * sd / math.sqrt(n)
-    lo, hi = mean - half, mean + half
-    word = ("better" if lo > margin else "worse" if hi < -margin else
-            "equivalent" if -margin < lo and hi < margin else "inconclusive")
-    out.update(verdict=word, lo=lo, hi=hi)
+    _, lo, hi = T.bounds(diffs)
+    tests = {"better": T.p_above(diffs, margin), "worse": T.p_below(diffs, -margin),
+             "equivalent": max(T.p_above(diffs, -margin), T.p_below(diffs, margin))}
+    word = next((w for w, p in tests.items() if p < T.ALPHA), "inconclusive")
+    out.update(verdict=word, lo=lo, hi=hi, p=tests[word] if word != "inconclusive" else min(tests.values()))
     if word == "inconclusive":
         out["seeds_needed"] = seeds_needed(mean, sd, margin, n)
     return out
 
 
-def seeds_needed(mean: float, sd: float, margin: float, n_now: int, limit: int = 1000) -> int | None:
-    """The fewest seeds with which a difference of `mean` at spread `sd` would be resolved (better or worse
-    if it lies beyond the margin, equivalent if inside); None when no number up to `limit` would."""
-    gap = abs(abs(mean) - margin)
-    if gap == 0 or sd == 0:
-        return None if gap == 0 else n_now
-    for n in range(max(n_now, 2), limit + 1):
-        if _t(n) * sd / math.sqrt(n) < gap:
-            return n
-    return None
+def seeds_needed(mean: float, sd: float, margin: float, n_now: int) -> int | None:
+    """The fewest seeds at which the paired tests would resolve a difference of `mean` at spread `sd` with 80%
+    power: better or worse if it lies beyond the margin, equivalent if inside (TOST power); None when no
+    number up to 1000 would (e.g. a mean on the margin)."""
+    if not (math.isfinite(mean) and math.isfinite(sd)):
+        return None
+    if mean > margin:
+        return T.seeds_for(lambda n: T.power_above(mean - margin, sd, n), n_now)
+    if mean < -margin:
+        return T.seeds_for(lambda n: T.power_above(-margin - mean, sd, n), n_now)
+    return T.seeds_for(lambda n: T.power_within(mean, sd, n, -margin, margin), n_now)
 
 
 def run_curves(iterations, methods=None):
@@ -116,8 +109,9 @@ def seconds_per_epoch(curves, methods=None) -> dict:
 
 
 def at_level(curve, level: float) -> dict | None:
-    """One run's values where its remaining weights cross `level` (log-linear between iterations);
-    None when the run never got that sparse."""
+    """One run's values where its remaining weights cross `level` (log-linear between two pruned iterations);
+    None when the run never got that sparse, or only passed it in its first prune (one-shot pruning from
+    100% to 17% never trained a network at 50%)."""
     rows = curve.sort_values("iteration")
     rw = rows["remaining_weights"].tolist()
     if not rw or min(rw) > level * (1 + 1e-9):
@@ -126,10 +120,13 @@ def at_level(curve, level: float) -> dict | None:
     vals = {c: rows[c].tolist() for c in cols}
     once = {"once_s": float(rows["once_s"].iloc[0]) if "once_s" in rows else 0.0,
             "once_epochs": float(rows["once_epochs"].iloc[0]) if "once_epochs" in rows else 0.0}
+    its = rows["iteration"].tolist()
     for i in range(len(rw)):
         if rw[i] <= level * (1 + 1e-9):
             if i == 0 or math.isclose(rw[i], level, rel_tol=1e-9):
                 return {**{c: float(vals[c][i]) for c in cols}, **once}
+            if its[i - 1] == 0:  # between the dense network and the first prune: a level it never trained at
+                return None
             a, b = math.log(rw[i - 1]), math.log(rw[i])
             t = (a - math.log(level)) / (a - b) if a != b else 1.0
             return {**{c: float(vals[c][i - 1] + t * (vals[c][i] - vals[c][i - 1])) for c in cols}, **once}
@@ -146,8 +143,18 @@ def levels_for(curves) -> list[float]:
     return [lv for lv in LADDER if lv > deepest * 1.05] + [deepest]
 
 
-def level_label(level: float) -> str:
-    return f"{100 * level:.3g}%"
+def level_label(level: float, digits: int = 3) -> str:
+    return f"{100 * level:.{digits}g}%"
+
+
+def level_labels(levels) -> dict:
+    """level -> its label, with as many significant digits as it takes for no two levels to share one."""
+    levels = sorted(set(levels))
+    for digits in range(3, 10):
+        labels = {lv: level_label(lv, digits) for lv in levels}
+        if len(set(labels.values())) == len(levels):
+            return labels
+    return {lv: f"{100 * lv!r}%" for lv in levels}
 
 
 CONTRAST_COLUMNS = ["dataset", "arch", "control_group", "level", "level_label", "method", "against", "seeds",
@@ -176,58 +183,135 @@ def points(curves, level: float, methods=None, sec_per_epoch: float = math.nan):
     return pd.DataFrame(rows, columns=POINT_COLUMNS)
 
 
-def _curve_at(controls, seed, cost: float) -> tuple[float, float]:
-    """The control curve of one seed (accuracy against cost, linear between budgets) at `cost`, and the
-    accuracy of the next control that costs at least as much. Beyond the most expensive control the curve
-    is that control (what more training would give is unknown, so no next control: NaN); below the
-    cheapest, NaN."""
-    c = controls[controls["seed"] == seed].sort_values("cost")
-    xs, ys = c["cost"].tolist(), c["test_accuracy"].tolist()
-    if len(xs) < 2 or cost < xs[0] - 1e-9:
-        return math.nan, math.nan
-    if cost > xs[-1] + 1e-9:
-        return ys[-1], math.nan
-    for i in range(len(xs)):
-        if cost <= xs[i] + 1e-9:
-            if i == 0 or xs[i] == xs[i - 1]:
-                return ys[i], ys[i]
-            t = (cost - xs[i - 1]) / (xs[i] - xs[i - 1])
-            return ys[i - 1] + t * (ys[i] - ys[i - 1]), ys[i]
-    return math.nan, math.nan
+def _controls_of_seed(control_points, seed, budgets: dict) -> list[Control]:
+    c = control_points[control_points["seed"] == seed]
+    return [Control(r.method, float(r.cost), float(r.test_accuracy), float(budgets.get(r.method, math.nan)))
+            for r in c.itertuples()]
 
 
-def verdict(method_points, control_points, margin: float) -> dict:
-    """Seed-paired: the method's accuracy minus the control curve's at the method's own full cost, judged by
-    two one-sided tests against +-margin; "better" also needs the method to beat the next more expensive
-    control (one-sided 95%)."""
-    diffs, nexts, beyond = [], [], False
+VERDICT_KEYS = ["verdict", "verdict_against", "delta", "delta_lo", "delta_hi", "delta_upper", "delta_upper_lo",
+                "delta_upper_hi", "bracket_width", "p_value", "seeds_needed", "resolve_by",
+                "dominates_next_control", "note"]
+
+
+def verdict(method_points, control_points, margin: float, budgets: dict | None = None) -> dict:
+    """Seed-paired, the method against the bracket of its control curve at its own full cost
+    (`infcop.control_curve`): **better** when it clears the upper bound by the margin and beats the next dearer
+    control (one-sided 95% each); **dominated by X** when a control X that cost less in every seed is at least
+    as accurate (the method not better by the margin, one-sided 95%); **worse** when it falls below the lower
+    bound by the margin; **equivalent** when within the margin of both bounds (two one-sided tests);
+    else **inconclusive**, with the seeds that would resolve it at 80% power and whether a budget between
+    the two neighbouring controls would (the bracket wider than the margin). `delta*` are against the lower
+    bound, `delta_upper*` against the upper; `p_value` is the verdict's own test, before Holm's adjustment."""
+    budgets = budgets or {}
+    lower, upper, nexts, widths, beyond, costs, budget_at, between = [], [], [], [], False, [], [], set()
+    seeds = []
     for r in method_points.itertuples():
-        curve, nxt = _curve_at(control_points, r.seed, r.cost)
-        if math.isfinite(curve):
-            diffs.append(r.test_accuracy - curve)
-            nexts.append(r.test_accuracy - nxt)
-            beyond = beyond or not math.isfinite(nxt)
-    res = tost(diffs, margin)
-    out = {"verdict": res["verdict"], "delta": res["delta"], "delta_lo": res["lo"], "delta_hi": res["hi"],
-           "seeds_needed": res["seeds_needed"], "dominates_next_control": math.nan, "note": ""}
-    if len(diffs) < len(method_points) or not diffs:
-        out.update(verdict="n/a", note="its cost lies below the cheapest control's for some seed")
-    elif len(diffs) < 2:
-        out.update(verdict="n/a", note="one seed: no interval")
-    elif beyond:  # it cost more than every control: judged against the most expensive one
-        out["dominates_next_control"] = False
-        out["note"] = "it cost more than the most expensive control (compared with that control)"
-        if out["verdict"] == "better":
-            out.update(verdict="inconclusive", note="more accurate than the most expensive control, but it also "
-                                                    "cost more: no control shows what that cost would buy",
-                       seeds_needed=None)
-    else:
-        nxt = tost(nexts, 0.0)
-        out["dominates_next_control"] = bool(nxt["lo"] > 0)
-        if out["verdict"] == "better" and not out["dominates_next_control"]:
-            out.update(verdict="inconclusive", note="above the chord between budgets, but not above the next "
-                                                    "more expensive control", seeds_needed=None)
+        b = bracket(_controls_of_seed(control_points, r.seed, budgets), r.cost)
+        if b is None:
+            continue
+        seeds.append(r.seed)
+        lower.append(r.test_accuracy - b.lower)
+        upper.append(r.test_accuracy - b.upper)
+        widths.append(b.upper - b.lower)
+        costs.append(r.cost)
+        if b.next_control is None:
+            beyond = True
+        else:
+            nexts.append(r.test_accuracy - b.next_control.accuracy)
+        if math.isfinite(b.budget):
+            budget_at.append(b.budget)
+        if b.between:
+            between.add(b.between)
+    out = dict.fromkeys(VERDICT_KEYS, math.nan)
+    out.update(verdict="n/a", verdict_against="", seeds_needed=None, resolve_by="", note="")
+    n = len(lower)
+    if n < len(method_points) or n == 0:
+        out["note"] = "its cost lies below the cheapest control's for some seed"
+        return out
+    out["delta"], out["delta_lo"], out["delta_hi"] = T.bounds(lower)
+    out["delta_upper"], out["delta_upper_lo"], out["delta_upper_hi"] = T.bounds(upper)
+    out["bracket_width"] = sum(widths) / n
+    if n < 2:
+        out["note"] = "one seed: no interval"
+        return out
+    p_next = T.p_above(nexts, 0.0) if not beyond else 0.0  # beyond the dearest: no dearer control to beat
+    out["dominates_next_control"] = bool(p_next < T.ALPHA) if not beyond else math.nan
+    dominated = _dominated(method_points, control_points, margin)
+    tests = [("better", max(T.p_above(upper, margin), p_next), ""),
+             ("dominated", *(dominated or (1.0, ""))),
+             ("worse", T.p_below(lower, -margin), ""),
+             ("equivalent", max(T.p_above(upper, -margin), T.p_below(lower, margin)), "")]
+    word, p, against = next(((w, p, x) for w, p, x in tests if p < T.ALPHA), ("inconclusive", min(t[1] for t in tests), ""))
+    out.update(verdict=word, p_value=p, verdict_against=against)
+    if beyond:
+        out["note"] = "it cost more than the dearest control: the curve past it is the last segment's extension"
+    if word == "inconclusive":
+        out["seeds_needed"] = _seeds_to_resolve(lower, upper, nexts, beyond, margin, n)
+        wide = out["bracket_width"] > margin
+        if wide and budget_at and len(between) == 1:
+            a, b = next(iter(between))
+            out["resolve_by"] = (f"a control between {a} and {b} (about {sum(budget_at) / len(budget_at):.2g} "
+                                 "epochs per iteration): the curve is not known there to within the margin")
+        elif out["seeds_needed"] is not None:
+            out["resolve_by"] = f"about {out['seeds_needed']} seeds (80% power)"
+        else:
+            out["resolve_by"] = "no number of seeds at this spread"
     return out
+
+
+def _dominated(method_points, control_points, margin: float) -> tuple[float, str] | None:
+    """(p-value, control) of the strongest case that a control costing less than the method in every seed is
+    at least as accurate (H0: the method is better by the margin or more); None when no control is cheaper."""
+    best = None
+    m = method_points.set_index("seed")
+    for name, c in control_points.groupby("method", sort=True):
+        c = c.set_index("seed")
+        seeds = [s for s in m.index if s in c.index]
+        if len(seeds) < len(m) or any(c.loc[s, "cost"] >= m.loc[s, "cost"] - 1e-9 for s in seeds):
+            continue
+        p = T.p_below([m.loc[s, "test_accuracy"] - c.loc[s, "test_accuracy"] for s in seeds], margin)
+        if best is None or p < best[0]:
+            best = (p, name)
+    return best
+
+
+def _seeds_to_resolve(lower, upper, nexts, beyond: bool, margin: float, n_now: int) -> int | None:
+    """Seeds for 80% power on the verdict the observed means point to: better (the upper bound cleared and the
+    next dearer control beaten, both), worse, or equivalent (within the margin of both bounds)."""
+    _, mu_u, sd_u = T.describe(upper)
+    _, mu_l, sd_l = T.describe(lower)
+    if mu_u > margin:
+        _, mu_n, sd_n = T.describe(nexts) if not beyond else (0, 1.0, 0.0)
+        return T.seeds_for(lambda n: T.power_above(mu_u - margin, sd_u, n) * T.power_above(mu_n, sd_n, n), n_now)
+    if mu_l < -margin:
+        return T.seeds_for(lambda n: T.power_above(-margin - mu_l, sd_l, n), n_now)
+    width = mu_l - mu_u  # the bracket's mean width: equivalence needs lower - margin < x < upper + margin
+    return T.seeds_for(lambda n: T.power_within(mu_l, max(sd_l, sd_u), n, -margin + width, margin), n_now)
+
+
+def adjust(summary, method: str = "holm", prefix: str = ""):
+    """Holm's adjustment over one family of verdicts (every judged row of `summary`, the `prefix`ed columns):
+    a verdict whose adjusted p-value is not below 5% becomes inconclusive, said in its note. Returns the table
+    with `{prefix}p_adjusted` and the family size in `{prefix}comparisons`."""
+    s = summary.copy()
+    v, p = f"{prefix}verdict", f"{prefix}p_value"
+    judged = s[v].isin(["better", "worse", "equivalent", "dominated", "inconclusive"]) & s[p].notna()
+    s[f"{prefix}comparisons"] = int(judged.sum())
+    s[f"{prefix}adjustment"] = method
+    s[f"{prefix}p_adjusted"] = math.nan
+    if not judged.any():
+        return s
+    adjusted = T.holm(s.loc[judged, p].tolist()) if method == "holm" else s.loc[judged, p].tolist()
+    s.loc[judged, f"{prefix}p_adjusted"] = adjusted
+    lost = judged & (s[f"{prefix}p_adjusted"] >= T.ALPHA) & (s[v] != "inconclusive")
+    note = f"{prefix}note"
+    for i in s.index[lost]:
+        was = s.at[i, v]
+        s.at[i, v] = "inconclusive"
+        s.at[i, note] = "; ".join(x for x in (f"{was} before Holm's adjustment over {int(judged.sum())} comparisons",
+                                              s.at[i, note] if isinstance(s.at[i, note], str) else "") if x)
+    return s
 
 
 def identical_runs(iterations, methods) -> dict:
@@ -267,7 +351,8 @@ def margin_for(test_size: int | None, margin_pp: float) -> float:
     return max(margin_pp / 100.0, image)
 
 
-def frontier_and_summary(iterations, methods, margin_pp: float = 0.5, test_sizes: dict | None = None):
+def frontier_and_summary(iterations, methods, margin_pp: float = 0.5, test_sizes: dict | None = None,
+                         adjust_method: str = "holm"):
     """(frontier rows, summary rows, contrasts against early stopping) as DataFrames. `methods` is the
     methods table (method, control, control_group, max_epochs, needs_noise_floor, rewind_epochs,
     early_stopping); `test_sizes` data set -> test images (the margin is never below one)."""
@@ -286,12 +371,18 @@ def frontier_and_summary(iterations, methods, margin_pp: float = 0.5, test_sizes
         for m in present:
             groups.setdefault(info.loc[m, "control_group"], []).append(m)
         common = levels_for(cur)
+        labels = level_labels(set(common).union(*(
+            [lv for lv in levels_for(cur[cur["method"].isin(ms)])
+             if not any(math.isclose(lv, c, rel_tol=5e-3) for c in common)] for ms in groups.values())))
         for group, members in groups.items():
             gcur = cur[cur["method"].isin(members)]
             controls = [m for m in members if bool(info.loc[m, "control"])]
             budget_max = max((info.loc[c, "max_epochs"] for c in controls), default=None)
             full = [c for c in controls if info.loc[c, "max_epochs"] == budget_max]
-            for level in sorted(set(common) | set(levels_for(gcur)), reverse=True):
+            budgets = {c: float(info.loc[c, "max_epochs"]) for c in controls}
+            # the group's own deepest level, unless it is one of the common levels but for rounding
+            own = [lv for lv in levels_for(gcur) if not any(math.isclose(lv, c, rel_tol=5e-3) for c in common)]
+            for level in sorted(set(common) | set(own), reverse=True):
                 pts = points(gcur, level, sec_per_epoch=spe)
                 if pts.empty or pts.groupby("method")["seed"].nunique().reindex(members).isna().any():
                     continue  # some member run never got this sparse: not a matched level for the group
@@ -308,7 +399,7 @@ def frontier_and_summary(iterations, methods, margin_pp: float = 0.5, test_sizes
                                      "cost_seconds": r.cost_seconds})
                 for m in members:
                     mp = pts[pts["method"] == m].sort_values("seed")
-                    row = {"dataset": ds, "arch": arch, "method": m, "level": level, "level_label": level_label(level),
+                    row = {"dataset": ds, "arch": arch, "method": m, "level": level, "level_label": labels[level],
                            "control_group": group, "common_to_all_methods": level in common,
                            "seeds": int(mp["seed"].nunique()), "margin_pp": 100 * margin,
                            "test_accuracy_mean": mp["test_accuracy"].mean(),
@@ -320,16 +411,22 @@ def frontier_and_summary(iterations, methods, margin_pp: float = 0.5, test_sizes
                                       ("cost", "cost_epoch_equivalents"), ("cost_seconds", "cost_seconds")):
                         row[f"{name}_mean"] = mp[col].mean()
                         row[f"{name}_std"] = mp[col].std(ddof=1) if len(mp) > 1 else 0.0
+                    blank = {**dict.fromkeys(VERDICT_KEYS, math.nan), "verdict_against": "", "seeds_needed": None,
+                             "resolve_by": ""}
                     if m in controls:
-                        row.update(verdict="control", delta=math.nan, delta_lo=math.nan, delta_hi=math.nan,
-                                   seeds_needed=None, dominates_next_control=math.nan,
+                        row.update(blank, verdict="control",
                                    note=("" if len(controls) >= 2 else
                                          "the only budget of its pruner and recipe: no curve, no verdict"))
+                    elif len(controls) >= 2 and identical.get(m) in controls:
+                        # the same masks and accuracies as a control: no verdict from its timing, only its cost
+                        x = identical[m]
+                        extra = (mp.set_index("seed")["cost"] - ctrl[ctrl["method"] == x].set_index("seed")["cost"]).mean()
+                        row.update(blank, verdict="identical", verdict_against=x,
+                                   note=f"identical to {x} in every seed and iteration, {extra:+.2f} epoch-equivalents")
                     elif len(controls) >= 2:
-                        row.update(verdict(mp, ctrl, margin))
+                        row.update(verdict(mp, ctrl, margin, budgets))
                     else:
-                        row.update(verdict="n/a", delta=math.nan, delta_lo=math.nan, delta_hi=math.nan,
-                                   seeds_needed=None, dominates_next_control=math.nan,
+                        row.update(blank, verdict="n/a",
                                    note="fewer than two fixed-budget controls share its pruner and recipe")
                     # the stop rule's share of a speed-up: its own full-budget control's cost over its cost
                     if full and m not in full:
@@ -350,7 +447,7 @@ def frontier_and_summary(iterations, methods, margin_pp: float = 0.5, test_sizes
                         acc = tost([mp.loc[s, "test_accuracy"] - ep.loc[s, "test_accuracy"] for s in seeds], margin)
                         cost = [mp.loc[s, "cost"] - ep.loc[s, "cost"] for s in seeds]
                         contrasts.append({"dataset": ds, "arch": arch, "control_group": group, "level": level,
-                                          "level_label": level_label(level), "method": m, "against": e,
+                                          "level_label": labels[level], "method": m, "against": e,
                                           "seeds": len(seeds), "margin_pp": 100 * margin,
                                           "accuracy_verdict": acc["verdict"], "accuracy_delta": acc["delta"],
                                           "accuracy_delta_lo": acc["lo"], "accuracy_delta_hi": acc["hi"],
@@ -360,13 +457,16 @@ def frontier_and_summary(iterations, methods, margin_pp: float = 0.5, test_sizes
                                           "cost_delta_max": max(cost) if cost else math.nan})
     summary = pd.DataFrame(summary)
     if not summary.empty:
+        summary = adjust(summary, adjust_method)
         summary = _pruner_speedups(summary, pd.DataFrame(frontier))
         summary = _best_recipe(summary, curves, info, spe_all, margin_pp, test_sizes)
+        summary = adjust(summary, adjust_method, prefix="best_recipe_")
     return pd.DataFrame(frontier), summary, pd.DataFrame(contrasts, columns=CONTRAST_COLUMNS)
 
 
-BEST_RECIPE_COLUMNS = ["best_recipe", "best_recipe_verdict", "best_recipe_delta", "best_recipe_delta_lo",
-                       "best_recipe_delta_hi", "best_recipe_seeds_needed", "best_recipe_note"]
+BEST_RECIPE_COLUMNS = ["best_recipe", "best_recipe_verdict", "best_recipe_verdict_against", "best_recipe_delta",
+                       "best_recipe_delta_lo", "best_recipe_delta_hi", "best_recipe_p_value",
+                       "best_recipe_seeds_needed", "best_recipe_resolve_by", "best_recipe_note"]
 
 
 def _best_recipe(summary, curves, info, spe_all: dict, margin_pp: float, test_sizes: dict | None):
@@ -379,7 +479,7 @@ def _best_recipe(summary, curves, info, spe_all: dict, margin_pp: float, test_si
     controls: a method called better against it is better against every recipe."""
     summary = summary.copy()
     for col in BEST_RECIPE_COLUMNS:
-        summary[col] = math.nan if "delta" in col or "seeds" in col else ""
+        summary[col] = math.nan if any(w in col for w in ("delta", "seeds", "p_value")) else ""
     pruner = info["spec"] if "spec" in info else info["control_group"]
     controls_of: dict = {}
     for m in info.index:
@@ -408,7 +508,7 @@ def _best_recipe(summary, curves, info, spe_all: dict, margin_pp: float, test_si
             if cp.empty or any(set(cp.loc[cp["method"] == c, "seed"]) < seeds for c in ctrls):
                 shallow.append(group)  # some control never got this sparse: no curve at this level
                 continue
-            v = verdict(mp, cp, margin)
+            v = verdict(mp, cp, margin, {c: float(info.loc[c, "max_epochs"]) for c in ctrls})
             if v["verdict"] == "n/a":
                 uncovered.append(group)  # e.g. the method cost less than that recipe's cheapest control
             elif best is None or v["delta"] < best[1]["delta"]:
@@ -417,9 +517,14 @@ def _best_recipe(summary, curves, info, spe_all: dict, margin_pp: float, test_si
             group, v = best
             note = "; ".join(x for x in (v["note"], "no curve at its cost: " + ", ".join(uncovered) if uncovered
                                           else "", "not this sparse: " + ", ".join(shallow) if shallow else "") if x)
-            summary.loc[i, BEST_RECIPE_COLUMNS] = [group, v["verdict"], v["delta"], v["delta_lo"], v["delta_hi"],
+            summary.loc[i, BEST_RECIPE_COLUMNS] = [group, v["verdict"], v["verdict_against"], v["delta"],
+                                                   v["delta_lo"], v["delta_hi"], v["p_value"],
                                                    v["seeds_needed"] if v["seeds_needed"] is not None else math.nan,
-                                                   note]
+                                                   v["resolve_by"], note]
+        elif uncovered or shallow:  # say why no recipe is named
+            summary.loc[i, "best_recipe_note"] = "; ".join(
+                x for x in ("no curve at its cost: " + ", ".join(uncovered) if uncovered else "",
+                            "not this sparse: " + ", ".join(shallow) if shallow else "") if x)
     return summary
 
 

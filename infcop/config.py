@@ -105,7 +105,9 @@ SETTINGS = {
     # one test image.
     "compare": (Param("margin_pp", "number", 0.5, lo=0,
                       help="accuracy differences (pp) within +-margin count as equivalent; the margin used is "
-                           "the larger of this and one test image"),),
+                           "the larger of this and one test image"),
+                Param("adjust", "choice", "holm", choices=("holm", "none"),
+                      help="the verdicts of a run are one family: Holm's step-down adjustment over it, or none")),
 }
 SETTING_SECTIONS = tuple(SETTINGS)
 # Keys a method preset may have besides pruner and stop: each overrides the run-wide value for it.

@@ -69,6 +69,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 .verdict-worse { background: #ffebe9; color: #a40e26; }
 .verdict-equivalent { background: #ddf4ff; color: #0550ae; }
 .verdict-inconclusive { background: #fff8c5; color: #7d4e00; }
+.verdict-dominated { background: #f6e8d5; color: #6b3d06; }
+.verdict-identical { background: #eaeef2; color: #24292f; }
 .verdict-control, .verdict-na { background: #eaeef2; color: #57606a; font-weight: 600; }
 """
 
@@ -123,7 +125,7 @@ _NUMBER = re.compile(r"^[−+\-]?[\d.,]+(\s*±\s*[\d.,]+)?\s*%?$")
 
 def _cell_html(text: str) -> tuple[str, str]:
     """(HTML, class) of a table cell: a leading verdict word becomes a badge; numbers align right."""
-    m = re.match(r"^(\*\*)?(better|worse|equivalent|inconclusive|control|n/a)(\*\*)?(?=$|[\s(,;:])", text)
+    m = re.match(r"^(\*\*)?(better|worse|equivalent|inconclusive|dominated|identical|control|n/a)(\*\*)?(?=$|[\s(,;:])", text)
     if m:
         word = m.group(2)
         badge = f'<span class="verdict verdict-{word.replace("/", "")}">{html.escape(word)}</span>'

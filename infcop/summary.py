@@ -25,18 +25,53 @@ def _ratio(med, lo, hi) -> str:
 
 def _seeds(n) -> str:
     if n is None or (isinstance(n, float) and not math.isfinite(n)):
-        return "no number of seeds would resolve it at this spread"
-    return f"≈{int(n)} seeds would resolve it"
+        return "no number of seeds would resolve it at this spread (80% power)"
+    return f"≈{int(n)} seeds would resolve it (80% power)"
+
+
+def _text(x) -> str:
+    return x if isinstance(x, str) else ""
 
 
 def verdict_cell(r) -> str:
     if r.verdict in ("n/a", "control"):
         return r.verdict
-    cell = (f"**{r.verdict}** {_f(100 * r.delta, '{:+.2f}')} [{_f(100 * r.delta_lo, '{:+.2f}')}, "
-            f"{_f(100 * r.delta_hi, '{:+.2f}')}]")
+    against = _text(getattr(r, "verdict_against", ""))
+    if r.verdict == "identical":
+        return f"**identical** to `{against}` ({_text(r.note).split(', ')[-1]})"
+    cell = (f"**{r.verdict}**" + (f" by `{against}`" if r.verdict == "dominated" and against else "")
+            + f" {_f(100 * r.delta, '{:+.2f}')} [{_f(100 * r.delta_lo, '{:+.2f}')}, {_f(100 * r.delta_hi, '{:+.2f}')}]")
     if r.verdict == "inconclusive":
-        cell += f" ({r.note})" if isinstance(r.note, str) and r.note else f" ({_seeds(r.seeds_needed)})"
+        why = "; ".join(x for x in (_text(r.note), _text(getattr(r, "resolve_by", ""))) if x)
+        cell += f" ({why})" if why else f" ({_seeds(r.seeds_needed)})"
     return cell
+
+
+def family_lines(summary) -> list[str]:
+    """How many comparisons the run's verdicts are, how they were adjusted, which are underpowered, and what
+    the intervals cover."""
+    if summary.empty or "comparisons" not in summary:
+        return []
+    n = int(summary["comparisons"].max()) if summary["comparisons"].notna().any() else 0
+    holm = "adjustment" not in summary or (summary["adjustment"] == "holm").any()
+    changed = int(summary["note"].astype(str).str.contains("before Holm's adjustment").sum())
+    inconclusive = summary[summary["verdict"] == "inconclusive"]
+    unresolved = int(inconclusive["seeds_needed"].isna().sum()) if not inconclusive.empty else 0
+    family = (f"**Multiplicity.** The {n} verdicts against the controls above are one family: "
+              + ("each verdict's own test (one-sided, 5%) is taken under Holm's step-down adjustment over all of "
+                 "them (`compare.adjust: holm`; a verdict that does not survive it is inconclusive and says so; "
+                 f"{changed or 'none'} did not survive it here)" if holm else
+                 "each verdict's own test (one-sided, 5%) is taken alone (`compare.adjust: none`): among "
+                 f"{n} comparisons some false verdicts are to be expected")
+              + ". The strongest-recipe verdicts are a second family. "
+              f"{len(inconclusive)} of {n} are inconclusive"
+              + (f", {unresolved} of them beyond 1000 seeds at this spread" if unresolved else "")
+              + "; the seeds given would resolve a verdict with 80% power at its observed mean and spread, for "
+              "one comparison (the family's adjustment asks for more).")
+    return [family, "",
+            "**What the intervals cover.** Seeds vary the initialisation and the batch order; every seed trains "
+            "and is tested on the same data (for generated MNIST-1D, the one draw of `data.seed`), so the "
+            "intervals do not cover another draw of the data.", ""]
 
 
 def resolution_lines(test_sizes: dict | None) -> list[str]:
@@ -76,7 +111,8 @@ def _verdicts(summary, criteria, ds, arch) -> list[str]:
         levels = sorted(judged["level"].unique(), reverse=True)
         labels = [judged[judged["level"] == lv]["level_label"].iloc[0] for lv in levels]
         lines += ["", f"**{ds} / {arch}, against the controls of {group}** ({', '.join(sorted(controls))}): "
-                  "accuracy − control curve at the method's full cost (pp), one-sided 95% bounds.", "",
+                  "accuracy − the lower bound of the control curve at the method's full cost (pp), one-sided 95% "
+                  "bounds.", "",
                   "| method | held at epoch 0 | " + " | ".join(f"{lb} weights" for lb in labels) + " |",
                   "|" + "---|" * (2 + len(levels))]
         for m, mg in judged.groupby("method", sort=True):
@@ -114,7 +150,9 @@ def _best_recipes(summary, ds, arch) -> list[str]:
     for r in s.sort_values(["_control", "method", "level"], ascending=[True, True, False]).itertuples():
         b = SimpleNamespace(verdict=r.best_recipe_verdict, delta=r.best_recipe_delta, delta_lo=r.best_recipe_delta_lo,
                             delta_hi=r.best_recipe_delta_hi, note=r.best_recipe_note,
-                            seeds_needed=r.best_recipe_seeds_needed)
+                            seeds_needed=r.best_recipe_seeds_needed,
+                            verdict_against=getattr(r, "best_recipe_verdict_against", ""),
+                            resolve_by=getattr(r, "best_recipe_resolve_by", ""))
         own = "control" if r.verdict == "control" else r.verdict
         cell = verdict_cell(b)
         if isinstance(b.note, str) and b.note and b.verdict != "inconclusive":
@@ -131,11 +169,13 @@ def _contrasts(contrasts, ds, arch) -> list[str]:
         return []
     lines = [f"### {ds} / {arch}: each flow method against early stopping", "",
              "Seed-paired, same level: does a flow criterion add anything beyond validation accuracy? Accuracy "
-             "difference (pp, one-sided 95% bounds) judged as above; cost difference in epoch-equivalents "
-             "(mean [min, max] over seeds; negative: the flow method was cheaper).", "",
-             "| method | against | weights | accuracy Δ (pp) | verdict | cost Δ (epoch-eq.) |", "|" + "---|" * 6]
+             "difference (pp, one-sided 95% bounds) judged as above, *for accuracy alone*: read it with the cost "
+             "difference beside it (epoch-equivalents, mean [min, max] over seeds; negative: the flow method "
+             "was cheaper). More accurate at a higher cost is a trade, not a win.", "",
+             "| method | against | weights | accuracy Δ (pp) | accuracy | cost Δ (epoch-eq.) |", "|" + "---|" * 6]
     for r in c.sort_values(["method", "level"], ascending=[True, False]).itertuples():
-        verdict = r.accuracy_verdict + (f" ({_seeds(r.seeds_needed)})" if r.accuracy_verdict == "inconclusive" else "")
+        word = {"better": "more accurate", "worse": "less accurate"}.get(r.accuracy_verdict, r.accuracy_verdict)
+        verdict = word + (f" ({_seeds(r.seeds_needed)})" if r.accuracy_verdict == "inconclusive" else "")
         lines.append(f"| `{r.method}` | `{r.against}` | {r.level_label} | {_f(100 * r.accuracy_delta, '{:+.2f}')} "
                      f"[{_f(100 * r.accuracy_delta_lo, '{:+.2f}')}, {_f(100 * r.accuracy_delta_hi, '{:+.2f}')}] | "
                      f"{verdict} | {_f(r.cost_delta_epoch_equivalents, '{:+.1f}')} [{_f(r.cost_delta_min, '{:+.1f}')}, "
@@ -190,13 +230,14 @@ def _frontier(summary, ds, arch) -> list[str]:
         g = g[g["level"] == level].sort_values(["verdict", "cost_epoch_equivalents_mean"])
         lines += [f"### {ds} / {arch}: against the fixed-budget controls of {group}, at {g['level_label'].iloc[0]} "
                   "weights remaining", "",
-                  "| method | full cost (epoch-eq.) | test accuracy (%) | accuracy − control curve at that cost (pp), "
-                  "one-sided 95% bounds | verdict |", "|" + "---|" * 5]
+                  "| method | full cost (epoch-eq.) | test accuracy (%) | accuracy − the curve's lower bound at that "
+                  "cost (pp), one-sided 95% bounds | verdict |", "|" + "---|" * 5]
         for r in g.itertuples():
             ci = ("—" if r.verdict == "control" else
                   f"{_f(100 * r.delta, '{:+.2f}')} [{_f(100 * r.delta_lo, '{:+.2f}')}, {_f(100 * r.delta_hi, '{:+.2f}')}]")
             lines.append(f"| {r.method} | {_pm(r.cost_epoch_equivalents_mean, r.cost_epoch_equivalents_std, 1, 1)} | "
-                         f"{_pm(r.test_accuracy_mean, r.test_accuracy_std, 100)} | {ci} | {r.verdict} |")
+                         f"{_pm(r.test_accuracy_mean, r.test_accuracy_std, 100)} | {ci} | {r.verdict}"
+                         + (f" `{r.verdict_against}`" if _text(getattr(r, "verdict_against", "")) else "") + " |")
         lines.append("")
     return lines
 
@@ -233,20 +274,26 @@ def summary_markdown(summary, iterations, methods, criteria=None, test_sizes: di
             "## The verdicts", "",
             "Every method with a stop criterion against the fixed-budget controls of its pruner and retraining "
             "recipe (the same pruner, rewind point, learning-rate schedule and rate, retrained exactly n epochs per "
-            "iteration), at every remaining-weight level that all "
-            "of them reached (each run's curve interpolated on log remaining weights), at the method's **full "
-            "cost** (retraining epochs, plus its flow measurements and the train-dense work only it needs, "
-            "converted to epoch-equivalents at the controls' median seconds per epoch). Per seed, its test "
-            "accuracy minus the control curve's at that cost; the mean and its one-sided 95% bounds (a 90% "
-            f"two-sided t-interval over seeds) are judged against an equivalence margin of **{margin_txt}** "
-            "(`compare.margin_pp`, never below one test image): **better** (the lower bound clears +margin "
-            "*and* the method beats the next more expensive control, not just the straight line between two "
-            "budgets), **worse** (the upper bound is below −margin), **equivalent** (both bounds within "
-            "±margin: it saved nothing, lost nothing), **inconclusive** (the data cannot tell; the seeds that "
-            "would resolve it at the observed spread are given). A method whose runs equal a control's in every "
-            "seed and iteration is named as identical to it. Then the same, against the **strongest fixed-budget "
+            "iteration), at every remaining-weight level that all of them reached (each run's curve "
+            "interpolated on log remaining weights between pruned iterations: no run stands at a level it never "
+            "trained at), at the method's **full cost** (retraining epochs, plus its flow measurements and the "
+            "train-dense work only it needs, converted to epoch-equivalents at the controls' median seconds per "
+            "epoch). Between two budgets the control curve is not known, so per seed it is *bracketed*: its "
+            "lower bound is the best of the straight line between the neighbouring budgets and of every control "
+            "that costs no more; its upper bound is the most a concave curve through the controls could reach "
+            "there. The method's accuracy minus each bound, mean and one-sided 95% bounds over seeds, is judged "
+            f"against an equivalence margin of **{margin_txt}** (`compare.margin_pp`, never below one test "
+            "image): **better** (it clears the upper bound by the margin *and* beats the next dearer control), "
+            "**dominated by X** (a control X that cost less in every seed is at least as accurate: the method "
+            "is not better than it by the margin), **worse** (below the lower bound by the margin), "
+            "**equivalent** (within the margin of both bounds), **identical to X** (the same masks and "
+            "accuracies as control X in every seed and iteration: only its extra cost is given, no verdict "
+            "from timing), **inconclusive** (the data cannot tell; the seeds that would resolve it at 80% "
+            "power, or the budget between two controls that would narrow the bracket). The Δ shown is against "
+            "the lower bound. Then the same, against the **strongest fixed-budget "
             "recipe** at the method's cost (of every recipe — rewind point, learning-rate schedule and rate — "
-            "that has controls of its pruner), and which recipe that was.", "", *resolution_lines(test_sizes)]
+            "that has controls of its pruner), and which recipe that was.", "", *resolution_lines(test_sizes),
+            *family_lines(summary)]
     if summary.empty:
         return "\n".join(head + ["No comparable runs.", ""])
     body, rest = [], []

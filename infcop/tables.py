@@ -196,8 +196,9 @@ def write_tables(runs: list, methods: dict, settings: dict, out_dir) -> None:
         sizes = split_sizes(ds, settings["data"]) if ds in DATASETS else None
         if sizes is not None and sizes.get("test"):
             test_sizes[ds] = sizes["test"]
-    frontier, summary, contrasts = frontier_and_summary(iterations, methods_df,
-                                                        settings.get("compare", {}).get("margin_pp", 0.5), test_sizes)
+    judge = settings.get("compare", {})
+    frontier, summary, contrasts = frontier_and_summary(iterations, methods_df, judge.get("margin_pp", 0.5),
+                                                        test_sizes, judge.get("adjust", "holm"))
     _csv(iterations, out / "iterations.csv")
     _csv(pd.concat(layers, ignore_index=True), out / "layers.csv")
     _csv(pd.DataFrame(epochs, columns=EPOCH_COLUMNS + holds), out / "epochs.csv")

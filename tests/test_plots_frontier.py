@@ -125,10 +125,11 @@ def test_the_frontier_legend_carries_the_contrast_with_early_stopping(tmp_path):
     lv = sorted(pd.to_numeric(su["level"]).unique())[0]
     ds, arch = su["dataset"].iloc[0], su["arch"].iloc[0]
     pd.DataFrame([dict(dataset=ds, arch=arch, level=lv, method="ciap", against="earlystop",
-                       accuracy_verdict="worse", accuracy_delta=-0.0102)]).to_csv(t / "contrasts.csv", index=False)
+                       accuracy_verdict="worse", accuracy_delta=-0.0102,
+                       cost_delta_epoch_equivalents=-3.5)]).to_csv(t / "contrasts.csv", index=False)
     fig = plots.FIGURES["frontier"](t)[0]
     per_panel = [[x.get_text() for x in ax.get_legend().get_texts()] for ax in fig.axes if ax.axison]
     with_contrast = [labels for labels in per_panel if any("vs earlystop:" in x for x in labels)]
     assert len(with_contrast) == 1  # only the panel of that level (and data set)
     (label,) = [x for x in with_contrast[0] if "vs earlystop:" in x]
-    assert label.startswith("ciap: ") and label.endswith("vs earlystop: worse (-1.02 pp)")
+    assert label.startswith("ciap: ") and label.endswith("vs earlystop: less accurate (-1.02 pp, -3.5 epoch-eq.)")  # never better/worse alone

@@ -30,9 +30,11 @@ import infcop
 report["infcop"] = os.path.realpath(infcop.__file__)
 act = os.environ.get("PROBE_ACT", "")
 if act in ("threads", "context"):
-    import torch, threadpoolctl
+    # the libraries the warm-start process preloads, so that both sides hold the same thread pools (scipy
+    # and scikit-learn bring OpenMP and BLAS libraries of their own): each pool's count, as a multiset
+    import torch, threadpoolctl, scipy.stats, sklearn.datasets
     report["threads"] = {"torch": torch.get_num_threads(),
-                         **{i["internal_api"]: i["num_threads"] for i in threadpoolctl.threadpool_info()}}
+                         "pools": sorted([i["internal_api"], i["num_threads"]] for i in threadpoolctl.threadpool_info())}
 if act == "context":  # what the kernel says this process runs inside, and the descriptors it holds
     from infcop import process_context
     report["context"] = process_context.read(0).as_dict()

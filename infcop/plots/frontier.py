@@ -42,8 +42,13 @@ def verdict_label(method: str, s: pd.DataFrame) -> str:
         return f"{method}: no verdict in summary.csv"
     r = s.iloc[0]
     v = r["verdict"] if isinstance(r["verdict"], str) else "n/a"
-    if v not in ("better", "equivalent", "worse", "inconclusive"):
+    against = r["verdict_against"] if isinstance(r.get("verdict_against"), str) else ""
+    if v == "identical":
+        return f"{method}: identical to {against}"
+    if v not in ("better", "equivalent", "worse", "inconclusive", "dominated"):
         return f"{method}: no verdict ({v})"
+    if v == "dominated":
+        v = f"dominated by {against}"
     d, lo, hi, m = (pd.to_numeric(r[c], errors="coerce") for c in ("delta", "delta_lo", "delta_hi", "margin_pp"))
     return f"{method}: {v} (Δ {100 * d:+.2f} pp [{100 * lo:+.2f}, {100 * hi:+.2f}], margin {m:.2g} pp)"
 
@@ -69,7 +74,10 @@ def contrast_text(method: str, co: pd.DataFrame) -> str:
     parts = []
     for r in rows.itertuples():
         word = r.accuracy_verdict if isinstance(r.accuracy_verdict, str) else "n/a"
-        parts.append(f"vs {r.against}: {word} ({100 * float(r.accuracy_delta):+.2f} pp)")
+        word = {"better": "more accurate", "worse": "less accurate"}.get(word, word)  # accuracy alone
+        cost = float(getattr(r, "cost_delta_epoch_equivalents", np.nan))
+        parts.append(f"vs {r.against}: {word} ({100 * float(r.accuracy_delta):+.2f} pp"
+                     + (f", {cost:+.1f} epoch-eq.)" if np.isfinite(cost) else ")"))
     return "".join(f"\n    {p}" for p in parts)  # a line of its own under the verdict
 
 

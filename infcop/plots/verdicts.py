@@ -17,8 +17,16 @@ from .style import figure_fn, method_order, new_figure, no_data
 
 SUMMARY_COLS = ["dataset", "arch", "method", "level", "level_label", "control_group", "verdict", "delta",
                 "delta_lo", "delta_hi", "margin_pp"]
+OPTIONAL_COLS = {"verdict_against": "", "delta_upper": np.nan}  # summaries written before the bracket lack them
 WORD_COLOR = {"better": "#1b7837", "worse": "#b2182b", "equivalent": "#2166ac", "inconclusive": "0.35",
-              "n/a": "0.6"}
+              "dominated": "#8c510a", "identical": "0.45", "n/a": "0.6"}
+
+
+def word_of(r) -> str:
+    """'dominated by sap_fixed2', 'identical to sap_fixed1', or the verdict itself."""
+    against = r.verdict_against if isinstance(getattr(r, "verdict_against", None), str) else ""
+    link = {"dominated": "by", "identical": "to"}.get(r.verdict)
+    return f"{r.verdict} {link} {against}" if link and against else r.verdict
 
 
 def rows_of(su: pd.DataFrame) -> pd.DataFrame:
@@ -45,7 +53,11 @@ def _panel(ax, su: pd.DataFrame, title: str):
             if np.isfinite(d):
                 ax.plot([d], [y], "o", color=color, ms=4.5, gid=f"delta-{r.method}")
                 xs.append(d)
-            ax.annotate(r.verdict, (1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0),
+            up = 100 * float(pd.to_numeric(getattr(r, "delta_upper", np.nan), errors="coerce"))
+            if np.isfinite(up) and np.isfinite(d) and abs(up - d) > 1e-9:  # the bracket: Δ to its upper bound too
+                ax.plot([up], [y], "|", color=color, ms=7, mew=1.4, gid=f"upper-{r.method}")
+                xs.append(up)
+            ax.annotate(word_of(r), (1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0),
                         textcoords="offset points", va="center", fontsize=8, color=color, fontweight="bold")
             labels.append((y, r.method))
             y -= 1.0
@@ -59,7 +71,8 @@ def _panel(ax, su: pd.DataFrame, title: str):
     span = max(abs(x) for x in xs if np.isfinite(x)) if xs else 1.0
     ax.set_xlim(-1.15 * span, 1.15 * span)
     ax.set_ylim(y + 0.4, 1.2)
-    ax.set_xlabel(f"test accuracy − fixed-budget curve at the method's full cost (pp); band: ±{margin:.2g} pp margin")
+    ax.set_xlabel("test accuracy − the control curve's lower bound at the method's full cost (pp; tick: − its upper "
+                  f"bound); band: ±{margin:.2g} pp margin")
     ax.set_title(title, fontsize=9)
     ax.grid(axis="x", alpha=0.3)
 
@@ -70,10 +83,10 @@ def verdicts(tables_dir: Path):
     su = D.read(tables_dir, "summary", SUMMARY_COLS)
     if su.empty:
         return no_data("Verdicts against the fixed-budget controls", "summary.csv")
-    su = su.copy()
+    su = su.assign(**{c: v for c, v in OPTIONAL_COLS.items() if c not in su})
     # the CSV reader takes the word "n/a" for a missing value (and the column for floats when all are)
     su["verdict"] = su["verdict"].astype(object).fillna("n/a")
-    for c in ("level", "delta", "delta_lo", "delta_hi", "margin_pp"):
+    for c in ("level", "delta", "delta_lo", "delta_hi", "margin_pp", "delta_upper"):
         su[c] = pd.to_numeric(su[c], errors="coerce")
     groups = []
     for key, g in su.groupby(["dataset", "arch", "control_group"], sort=True):
