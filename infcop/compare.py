@@ -254,9 +254,9 @@ def verdict(method_points, control_points, margin: float, budgets: dict | None =
             out["resolve_by"] = (f"a control between {a} and {b} (about {sum(budget_at) / len(budget_at):.2g} "
                                  "epochs per iteration): the curve is not known there to within the margin")
         elif out["seeds_needed"] is not None:
-            out["resolve_by"] = f"about {out['seeds_needed']} seeds (80% power)"
+            out["resolve_by"] = f"about {out['seeds_needed']} seeds at 80% power"
         else:
-            out["resolve_by"] = "no number of seeds at this spread"
+            out["resolve_by"] = "no number of seeds up to 1000 at this spread (80% power)"
     return out
 
 

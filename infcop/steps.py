@@ -25,7 +25,7 @@ from .masks import MaskEnforcer, full_masks, remaining_fraction
 from .models import build_model
 from .pruners import prune
 from .schedules import allr, resolve_schedule
-from .stopping import criteria_of, needs_flows
+from .stopping import criteria_of, needs_flows, restore_metric
 from .tables import ITERATION_COLUMNS, LAYER_COLUMNS, csv_text, layer_rows
 from .flops import layer_macs, pruned_macs
 from .flows import noise_floors
@@ -188,16 +188,24 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
                         dense={"epochs": settings["dense"]["epochs"], "lr": env.tr["lr"],
                                "schedule": resolve_schedule("training.schedule", env.tr["schedule"])})
     model = prev_model
+    restore = restore_metric(schedule.criteria)
     result = retrain(env, run, model, masks, schedule, checkpoint, reference=Reference(reference, dense_metrics),
-                     initial=rewinder(rewind_state(method, dense_dir, dataset, arch), masks))
+                     initial=rewinder(rewind_state(method, dense_dir, dataset, arch), masks), keep_best=restore or False)
     history = result["history"]
     last = history[-1]
+    restored = None
+    if restore and result["best"] is not None and result["best"]["epoch"] != last["epoch"]:
+        # early stopping as practised: end with the best epoch's weights (paid for up to the stopping epoch)
+        model.load_state_dict({k: v.to(env.device) for k, v in result["best"]["state"].items()})
+        restored = result["best"]["epoch"]
     accuracy_ids = [c.id for c in schedule.criteria if c.name == "accuracy"]
     early = None
     if accuracy_ids:  # did the stop come before the accuracy criterion alone would have allowed it?
         early = last["stop_reason"] != "budget" and not any(last["criteria"][i]["holds"] for i in accuracy_ids)
     metrics = {**run.meta(), "remaining_weights": remaining_fraction(masks), "epochs_trained": last["epoch"],
-               "stop_reason": last["stop_reason"], "val_accuracy": last["val_accuracy"],
+               "stop_reason": last["stop_reason"],
+               "val_accuracy": last["val_accuracy"] if restored is None else result["best"]["val_accuracy"],
+               "restored_epoch": restored,
                "epoch0_val_accuracy": history[0]["val_accuracy"], "stopped_early_vs_accuracy": early,
                "flows_charged": needs_flows(method["stop"]),
                "train_seconds": _summed(history, "train_seconds") + prune_s,

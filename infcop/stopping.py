@@ -180,6 +180,59 @@ class Accuracy(Criterion):
         return self.value(record, reference) >= self.threshold(record, reference)
 
 
+@STOPS.register("patience", params=[
+    Param("metric", "choice", "val_accuracy", choices=("val_accuracy", "val_loss"),
+          help="what must stop improving: validation accuracy (higher is better) or loss (lower is better)"),
+    Param("patience", "integer", default=3, lo=1, help="stop after this many epochs without improvement"),
+    Param("tol", "number", default=0.0, lo=0, help="an improvement must exceed tol"),
+    Param("restore_best", "bool", default=True, help="end with the weights of the best epoch, not the last")],
+    label="early stopping (patience)")
+class Patience(Criterion):
+    """Early stopping as practised: stop once the validation accuracy (or loss) has not improved by more
+    than `tol` for `patience` epochs, and (by default) end with the best epoch's weights. Epoch 0, the pruned
+    network before retraining, is the first candidate. The retraining is charged up to the epoch where it
+    stopped, not the restored one."""
+    form = "patience"
+
+    def __init__(self, params, cid=None):
+        super().__init__(params, cid)
+        self.measure = params["metric"]
+        self.best = None
+        self.best_epoch = None
+        self.since = 0
+
+    @property
+    def restores_best(self) -> str | None:
+        """The metric whose best epoch the retraining ends with (None: the last epoch)."""
+        return self.params["metric"] if self.params["restore_best"] else None
+
+    def value(self, record, reference):
+        return float(record.get(self.params["metric"], float("nan")))
+
+    def threshold(self, record, reference):
+        return float(self.params["patience"])
+
+    def holds(self, record, reference):
+        v = self.value(record, reference)
+        tol = float(self.params["tol"])
+        higher = self.params["metric"] == "val_accuracy"
+        improved = self.best is None or (v > self.best + tol if higher else v < self.best - tol)
+        if improved:
+            self.best, self.best_epoch, self.since = v, record["epoch"], 0
+        else:
+            self.since += 1
+        return self.since >= int(self.params["patience"])
+
+
+def restore_metric(criteria) -> str | None:
+    """The metric whose best epoch a retraining must end with (a patience criterion's), or None."""
+    return next((c.restores_best for c in criteria if getattr(c, "restores_best", None)), None)
+
+
+def needs_val_loss(criteria) -> bool:
+    return any(c.measure == "val_loss" for c in criteria)
+
+
 @STOPS.register("mask_stable", params=[
     Param("delta", "number", default=0.1, lo=0, hi=1, lo_open=True,
           help="stop once the would-be mask differs from each of the last `window` epochs' by less than delta"),

@@ -25,8 +25,8 @@ def _ratio(med, lo, hi) -> str:
 
 def _seeds(n) -> str:
     if n is None or (isinstance(n, float) and not math.isfinite(n)):
-        return "no number of seeds would resolve it at this spread (80% power)"
-    return f"≈{int(n)} seeds would resolve it (80% power)"
+        return "no number of seeds up to 1000 would resolve it at this spread (80% power)"
+    return f"≈{int(n)} seeds would resolve it at 80% power"
 
 
 def _text(x) -> str:

@@ -133,8 +133,8 @@ def method_table(methods: dict, settings: dict, effective: dict | None = None):
                     # what else only this method pays for at train-dense: noise floors, a rewind point
                     "needs_noise_floor": any(getattr(c, "form", "") == "auto" for c in crits),
                     "rewind_epochs": m["rewind"]["epoch"] if isinstance(m["rewind"], dict) else 0,
-                    "early_stopping": bool(crits) and all(c.name in ("accuracy", "budget") for c in crits)
-                                      and any(c.name == "accuracy" for c in crits),
+                    "early_stopping": bool(crits) and all(c.name in ("accuracy", "patience", "budget") for c in crits)
+                                      and any(c.name in ("accuracy", "patience") for c in crits),
                     "spec": json.dumps(m["pruner"], sort_keys=True)})
         rows.append(row)
     return pd.DataFrame(rows)

@@ -20,7 +20,7 @@ from .faults import kill_point
 from .measures import MEASURES, distance
 from .masks import MaskEnforcer
 from .schedules import lr_at
-from .stopping import Criterion, decide, mask_window
+from .stopping import Criterion, decide, mask_window, needs_val_loss
 
 log = logging.getLogger("infcop")
 
@@ -187,6 +187,17 @@ def accuracy(model, split: Split, batch_size: int = 512, autocast=nullcontext) -
     return int(correct) / max(len(split), 1)
 
 
+@torch.no_grad()
+def mean_loss(model, split: Split, batch_size: int = 512, autocast=nullcontext) -> float:
+    """The mean cross-entropy over `split` (for early stopping on validation loss)."""
+    model.eval()
+    total = torch.zeros((), device=split.x.device, dtype=torch.float64)
+    for xb, yb in batches(split, batch_size):
+        with autocast():
+            total += nn.functional.cross_entropy(model(xb).float(), yb, reduction="sum").double()
+    return float(total) / max(len(split), 1)
+
+
 @dataclass
 class Schedule:
     """How long one retraining may run and what may stop it: every criterion is asked after every epoch
@@ -234,6 +245,8 @@ def _measure_epoch(env, model, masks, schedule, reference, measure, epoch, rec, 
     """Validation accuracy, flows, would-be masks and every criterion's verdict of the network as it is now."""
     t0 = time.perf_counter()
     rec["val_accuracy"] = accuracy(model, env.data.val, autocast=env.autocast)
+    if needs_val_loss(schedule.criteria):
+        rec["val_loss"] = mean_loss(model, env.data.val, autocast=env.autocast)
     rec.update(info_distance=float("nan"), abs_distance=float("nan"), cka_distance=float("nan"),
                grad_distance=float("nan"))
     eval_s = time.perf_counter() - t0
@@ -249,13 +262,14 @@ def _measure_epoch(env, model, masks, schedule, reference, measure, epoch, rec, 
 
 
 def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpoint, *,
-            reference: Reference | None = None, measure: bool = True, keep_best: bool = False,
+            reference: Reference | None = None, measure: bool = True, keep_best: bool | str = False,
             initial=None) -> dict:
     """Train epoch by epoch until a stop criterion holds or the budget ends. Epoch 0 (with
     `schedule.epoch0`) measures the network before any training; after every epoch the validation
     accuracy, flows, distances and every criterion's verdict are recorded and the epoch checkpoint is
     written. A matching checkpoint is resumed exactly (weights, masks, optimizer, RNG, history, and the
-    criteria's state, replayed from the history)."""
+    criteria's state, replayed from the history). `keep_best` (True: validation accuracy; or a metric name,
+    'val_loss' lower-is-better) keeps the best epoch's weights in the result's `best` (epoch 0 included)."""
     tr = env.tr
     opt = make_optimizer(model, tr)
     history, best = [], None
@@ -289,12 +303,25 @@ def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpo
                          "would_be": would_be.recent if would_be is not None else None})
         kill_point("epoch", checkpoint.path)
 
+    best_by = "val_accuracy" if keep_best is True else (keep_best or None)
+
+    def consider(rec):
+        nonlocal best
+        if best_by is None:
+            return
+        v = rec[best_by]
+        held = None if best is None else best.get("value", best.get("val_accuracy"))
+        if held is None or (v > held if best_by != "val_loss" else v < held):
+            best = {"epoch": rec["epoch"], "value": v, "val_accuracy": rec["val_accuracy"],
+                    "state": {k: t.detach().cpu().clone() for k, t in model.state_dict().items()}}
+
     if not history and schedule.epoch0:
         rec = {"epoch": 0, "train_loss": None, "lr": None}  # None, not NaN: NaN != NaN breaks comparisons
         stopped, reason, eval_s = _measure_epoch(env, model, masks, schedule, reference, measure, 0, rec, ref_metrics,
                                                  would_be)
         rec["train_seconds"] = eval_s
         history.append(rec)
+        consider(rec)
         log.info("%s epoch 0 (pruned, rewound) val_acc %.4f info_dist %.4f grad_dist %.4f %s", run.label(),
                  rec["val_accuracy"], rec["info_distance"], rec["grad_distance"],
                  f"STOP ({reason}): no retraining needed" if stopped else "retrain")
@@ -320,9 +347,7 @@ def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpo
                                                  ref_metrics, would_be)
         rec["train_seconds"] = train_s + eval_s
         history.append(rec)
-        if keep_best and (best is None or rec["val_accuracy"] > best["val_accuracy"]):
-            best = {"epoch": epoch, "val_accuracy": rec["val_accuracy"],
-                    "state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+        consider(rec)
         log.info("%s epoch %d loss %.4f val_acc %.4f info_dist %.4f grad_dist %.4f %s", run.label(), epoch,
                  loss, rec["val_accuracy"], rec["info_distance"], rec["grad_distance"],
                  f"STOP ({reason})" if stopped else "go on")

@@ -124,3 +124,20 @@ def test_min_epochs_holds_back_every_criterion_but_budget():
 def test_bad_stop_specs(stops, match):
     with pytest.raises(InfcopError, match=match):
         normalise_stops(stops)
+
+
+@pytest.mark.parametrize("metric,values,stop_at,best_epoch", [
+    ("val_accuracy", [0.50, 0.80, 0.85, 0.85, 0.84, 0.90], 4, 2),  # no gain beyond 0.85 for 2 epochs: stop at 4
+    ("val_loss", [2.0, 1.0, 0.9, 0.95, 0.91, 0.5], 4, 2),          # lower is better
+])
+def test_patience_stops_after_p_epochs_without_improvement_and_names_the_best(metric, values, stop_at, best_epoch):
+    (c,) = criteria_of(normalise_stops([{"name": "patience", "metric": metric, "patience": 2}]))
+    stopped = None
+    for epoch, v in enumerate(values):  # epoch 0 (the pruned network) is the first candidate
+        if c.holds({"epoch": epoch, metric: v}, {}):
+            stopped = epoch
+            break
+    assert stopped == stop_at and c.best_epoch == best_epoch and c.restores_best == metric
+    (strict,) = criteria_of(normalise_stops([{"name": "patience", "patience": 2, "tol": 0.06}]))
+    held = [strict.holds({"epoch": e, "val_accuracy": v}, {}) for e, v in enumerate([0.5, 0.55, 0.555])]
+    assert held == [False, False, True]  # +0.05 and +0.055 over the best (0.5): neither beyond tol 0.06

@@ -300,3 +300,21 @@ def test_epoch_0_is_measured_before_any_training_and_may_end_the_iteration(dense
     assert torch.equal(obj["state"]["features.0.weight"], dense_w * obj["masks"]["features.0.weight"])
     held_back = _iterate(dense, tmp_path / "b", dict(calm, min_epochs=1), 1)
     assert held_back["epochs_trained"] == 1 and held_back["epochs"][0]["criteria"]["accuracy"]["holds"]
+
+
+def test_patience_ends_with_the_best_epochs_weights_and_pays_up_to_where_it_stopped(dense, tmp_path):
+    method = {"pruner": {"name": "magnitude", "rate": 0.2, "scope": "layer"}, "max_epochs": 6,
+              "stop": [{"name": "patience", "metric": "val_loss", "patience": 1}]}
+    m = imp_iteration("digits", "small_cnn", 0, "m", method, fast_settings(lr=0.5), 1, dense, dense, tmp_path / "it")
+    losses = [e["val_loss"] for e in m["epochs"]]
+    assert all(isinstance(x, float) for x in losses)
+    best = min(range(len(losses)), key=lambda i: (losses[i], i))
+    assert m["stop_reason"] in ("patience", "budget") and m["epochs_trained"] == m["epochs"][-1]["epoch"]
+    # at this rate the loss jumps about: the best epoch is not the last (a case that tests nothing fails here)
+    assert best != m["epochs"][-1]["epoch"] and m["stop_reason"] == "patience"
+    assert m["restored_epoch"] == best and m["val_accuracy"] == m["epochs"][best]["val_accuracy"]
+    from infcop.training import accuracy  # the saved model is that epoch's: its validation accuracy says so
+
+    env = Env(Run("digits", "small_cnn", 0, "m", 1), fast_settings())
+    model, _ = env.load(load_model_file(tmp_path / "it" / "model.pt"))
+    assert accuracy(model, env.data.val) == pytest.approx(m["epochs"][best]["val_accuracy"])
