@@ -85,13 +85,16 @@ def run_curves(iterations, methods=None):
         info = methods.set_index("method")
         if "rewind_epochs" in info:
             it["once_epochs"] = it["method"].map(info["rewind_epochs"]).fillna(0).astype(float)
-        if "needs_noise_floor" in info and "noise_floor_seconds" in it:
-            dense = it.loc[it["iteration"] == 0, RUN + ["noise_floor_seconds"]].rename(
-                columns={"noise_floor_seconds": "_floor_s"})
-            it = it.merge(dense, on=RUN, how="left")  # each run's dense noise-floor seconds, on every row
-            needs = it["method"].map(info["needs_noise_floor"]).fillna(False).astype(bool)
-            it["once_s"] = it["_floor_s"].fillna(0.0).where(needs, 0.0)
-            it = it.drop(columns="_floor_s")
+        # the train-dense work only some methods need: the noise floors (for a criterion that reads one) and
+        # the dense network's reference flow pass (for every method that measures flows), per run
+        for flag, column in (("needs_noise_floor", "noise_floor_seconds"), ("needs_flows", "flow_seconds")):
+            if flag not in info or column not in it:
+                continue
+            dense = it.loc[it["iteration"] == 0, RUN + [column]].rename(columns={column: "_once"})
+            it = it.merge(dense, on=RUN, how="left")  # each run's dense seconds, on every row
+            needs = it["method"].map(info[flag]).fillna(False).astype(bool)
+            it["once_s"] = it["once_s"] + it["_once"].fillna(0.0).where(needs, 0.0)
+            it = it.drop(columns="_once")
     return it
 
 

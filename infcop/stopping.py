@@ -224,6 +224,14 @@ class Patience(Criterion):
         return self.since >= int(self.params["patience"])
 
 
+def reads_noise_floor(c: Criterion) -> bool:
+    """Whether a criterion reads the dense network's noise floor: `epsilon: auto` compares with it, and
+    `recover` / `patience` on a flow measure that has one are armed by it."""
+    if getattr(c, "form", "") == "auto":
+        return True
+    return bool(c.needs_flows and c.form in FlowCriterion.RELATIVE and MEASURES.get(c.measure).info["noise_floor"])
+
+
 def restore_metric(criteria) -> str | None:
     """The metric whose best epoch a retraining must end with (a patience criterion's), or None."""
     return next((c.restores_best for c in criteria if getattr(c, "restores_best", None)), None)

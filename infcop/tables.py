@@ -108,7 +108,7 @@ def method_table(methods: dict, settings: dict, effective: dict | None = None):
     import pandas as pd
 
     from .config import check_method, rewind_label
-    from .stopping import criteria_of, mask_window
+    from .stopping import criteria_of, mask_window, reads_noise_floor
 
     rows = []
     for name, preset in methods.items():
@@ -131,7 +131,8 @@ def method_table(methods: dict, settings: dict, effective: dict | None = None):
                     "control_group": control_group(m, settings), "mask_window": mask_window(crits),
                     "needs_flows": any(c.needs_flows for c in crits),
                     # what else only this method pays for at train-dense: noise floors, a rewind point
-                    "needs_noise_floor": any(getattr(c, "form", "") == "auto" for c in crits),
+                    # (`auto` compares with the floor; `recover` and `patience` on flows are armed by it)
+                    "needs_noise_floor": any(reads_noise_floor(c) for c in crits),
                     "rewind_epochs": m["rewind"]["epoch"] if isinstance(m["rewind"], dict) else 0,
                     "early_stopping": bool(crits) and all(c.name in ("accuracy", "patience", "budget") for c in crits)
                                       and any(c.name in ("accuracy", "patience") for c in crits),

@@ -260,7 +260,7 @@ def test_a_method_identical_to_a_control_gets_no_verdict_from_its_timing():
     spec = {f"fixed{b}": [[(0.5, acc, cost)] for _ in range(3)] for b, cost, acc in controls}
     spec["flow_eps"] = [[(0.5, 0.51, 0.0)] for _ in range(3)]  # fixed0's runs, plus the flows it measured
     it = _runs(spec)
-    it.loc[it["method"] == "flow_eps", "flow_seconds"] = 0.24  # 0.12 epoch-equivalents at 2 s per epoch
+    it.loc[(it["method"] == "flow_eps") & (it["iteration"] > 0), "flow_seconds"] = 0.24  # 0.12 epoch-eq.
     methods = _methods([("fixed0", True, "g", 0), ("fixed1", True, "g", 1), ("flow_eps", False, "g", 10)])
     _, summary, _ = frontier_and_summary(it, methods, test_sizes={"d": 1000})
     r = summary.set_index("method").loc["flow_eps"]
@@ -341,3 +341,19 @@ def test_levels_are_only_measured_ones_and_labels_never_collide():
     assert at_level(curves[curves["method"] == "imp"], 0.5) is not None  # between two pruned iterations
     labels = level_labels([0.10066, 0.10144, 0.5])
     assert len(set(labels.values())) == 3 and labels[0.5] == "50%"
+
+
+def test_the_dense_reference_flow_pass_is_charged_to_every_method_that_measures_flows():
+    spec = {"fixed1": [[(0.5, 0.90, 1)] for _ in range(3)], "fixed5": [[(0.5, 0.95, 5)] for _ in range(3)],
+            "flow_eps": [[(0.5, 0.93, 2)] for _ in range(3)], "es": [[(0.5, 0.93, 2)] for _ in range(3)]}
+    methods = _methods([("fixed1", True, "g", 1), ("fixed5", True, "g", 5), ("flow_eps", False, "g", 10),
+                        ("es", False, "g", 10)])
+    methods.loc[methods["method"] == "es", "needs_flows"] = False  # early stopping reads no flows
+    it = _runs(spec)
+    it.loc[it["iteration"] == 0, "flow_seconds"] = 1.0  # the dense network's reference flows: 1 s per run
+    _, summary, _ = frontier_and_summary(it, methods, test_sizes={"d": 1000})
+    s = summary.set_index("method")
+    # flow_eps: 2 epochs + 2 s of its own flows / 2 s per epoch + the 1 s reference pass / 2 = 3.5
+    assert s.loc["flow_eps", "cost_epoch_equivalents_mean"] == pytest.approx(3.5)
+    assert s.loc["es", "cost_epoch_equivalents_mean"] == pytest.approx(2.0)  # no flows, no reference pass
+    assert s.loc["fixed1", "cost_epoch_equivalents_mean"] == pytest.approx(1.0)

@@ -141,3 +141,15 @@ def test_patience_stops_after_p_epochs_without_improvement_and_names_the_best(me
     (strict,) = criteria_of(normalise_stops([{"name": "patience", "patience": 2, "tol": 0.06}]))
     held = [strict.holds({"epoch": e, "val_accuracy": v}, {}) for e, v in enumerate([0.5, 0.55, 0.555])]
     assert held == [False, False, True]  # +0.05 and +0.055 over the best (0.5): neither beyond tol 0.06
+
+
+@pytest.mark.parametrize("stop,reads", [({"name": "gradflow", "epsilon": "auto"}, True),
+                                        ({"name": "gradflow", "recover": 0.5}, True),  # armed by the floor
+                                        ({"name": "infoflow", "patience": 2}, True),
+                                        ({"name": "infoflow", "measure": "cka", "recover": 0.5}, False),  # no floor
+                                        ({"name": "gradflow", "epsilon": 0.5}, False),
+                                        ({"name": "patience", "metric": "val_loss"}, False)])
+def test_a_criterion_is_charged_the_noise_floor_exactly_when_it_reads_one(stop, reads):
+    from infcop.stopping import reads_noise_floor
+
+    assert reads_noise_floor(criteria_of(normalise_stops([stop]))[0]) is reads
