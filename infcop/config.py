@@ -83,7 +83,9 @@ SETTINGS = {
                                                      hi_open=True),
              Param("num_samples", "integer", 5000, lo=20,
                    help="mnist1d: samples generated (train 80%, test 20%); 5000 is the package's reference split"),
-             Param("seed", "integer", 42, lo=0, help="mnist1d: the generator's seed (the same data for every run)")),
+             Param("seed", "integer", 42, lo=0, words=("per_run",),
+                   help="mnist1d: the generator's seed, the same data for every run; per_run: each run seed s "
+                        "generates its own data set (generator seed s), so intervals over seeds cover the data")),
     "dense": (Param("epochs", "integer", 15, lo=1),),
     "training": (Param("batch_size", "integer", 64, lo=1), Param("lr", "number", 0.05, lo=0, lo_open=True),
                  Param("momentum", "number", 0.9, lo=0, hi=1, hi_open=True), Param("nesterov", "bool", True),

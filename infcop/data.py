@@ -231,11 +231,28 @@ for _name, _cls, _train in (("mnist", "MNIST", 60_000), ("fashion_mnist", "Fashi
                  train_size=_train, test_size=10_000)
 
 
+PER_RUN = "per_run"  # data.seed: each run seed generates its own data set
+
+
+def variance_sources(dataset: str, data_seed) -> str:
+    """What an interval over run seeds covers for `dataset`, in words."""
+    generated = dataset in DATASETS and DATASETS.get(dataset).info.get("generated")
+    if generated and data_seed == PER_RUN:
+        return "initialisation, batch order and the data (each seed generates its own train, validation and test data)"
+    if generated:
+        return ("initialisation, batch order and the validation split, not the data (every seed uses the one "
+                f"generated draw of data.seed {data_seed}; data.seed: per_run would cover it)")
+    return "initialisation, batch order and the validation split, not the data (one fixed data set)"
+
+
 def load_dataset(name: str, seed: int, val_fraction: float = 0.1, data_dir: str | Path = "data",
-                 download: bool = False, num_samples: int | None = None, data_seed: int | None = None) -> Dataset:
+                 download: bool = False, num_samples: int | None = None,
+                 data_seed: int | str | None = None) -> Dataset:
     """Train / validation / test splits of `name`; the validation split is carved from the training
-    data with `seed`, so it differs between seeds while the test split never does. A generated data set
-    (mnist1d) is made with `num_samples` and `data_seed` (its generator's seed, the same for every run)."""
+    data with `seed`, so it differs between seeds while the test split does not. A generated data set
+    (mnist1d) is made with `num_samples` and `data_seed` (its generator's seed, the same for every run), or
+    with data_seed 'per_run' by generator seed `seed`: every run seed its own train, validation and test
+    data, the same for every method of that seed."""
     if name not in DATASETS:
         raise InfcopError(f"unknown dataset '{name}'; known: {', '.join(DATASETS.names())}")
     if not 0 < val_fraction < 1:
@@ -244,7 +261,8 @@ def load_dataset(name: str, seed: int, val_fraction: float = 0.1, data_dir: str 
     generator = {}
     if entry.info.get("generated"):
         generator = {"num_samples": num_samples or MNIST1D_DEFAULTS["num_samples"],
-                     "seed": MNIST1D_DEFAULTS["seed"] if data_seed is None else data_seed}
+                     "seed": (MNIST1D_DEFAULTS["seed"] if data_seed is None
+                              else int(seed) if data_seed == PER_RUN else int(data_seed))}
     loaded = entry.obj(Path(data_dir), download, **generator)
     tx, ty, sx, sy, k, aug = loaded[:6]
     content = loaded[6] if len(loaded) > 6 else tensors_hash(tx, ty, sx, sy)

@@ -47,7 +47,7 @@ def verdict_cell(r) -> str:
     return cell
 
 
-def family_lines(summary) -> list[str]:
+def family_lines(summary, variance: dict | None = None) -> list[str]:
     """How many comparisons the run's verdicts are, how they were adjusted, which are underpowered, and what
     the intervals cover."""
     if summary.empty or "comparisons" not in summary:
@@ -68,10 +68,9 @@ def family_lines(summary) -> list[str]:
               + (f", {unresolved} of them beyond 1000 seeds at this spread" if unresolved else "")
               + "; the seeds given would resolve a verdict with 80% power at its observed mean and spread, for "
               "one comparison (the family's adjustment asks for more).")
-    return [family, "",
-            "**What the intervals cover.** Seeds vary the initialisation and the batch order; every seed trains "
-            "and is tested on the same data (for generated MNIST-1D, the one draw of `data.seed`), so the "
-            "intervals do not cover another draw of the data.", ""]
+    covers = ("; ".join(f"{ds}: {text}" for ds, text in sorted(variance.items())) if variance else
+              "initialisation, batch order and the validation split; not the data set itself")
+    return [family, "", f"**What the intervals cover.** The intervals over seeds cover {covers}.", ""]
 
 
 def resolution_lines(test_sizes: dict | None) -> list[str]:
@@ -265,7 +264,7 @@ def _stops(iterations, methods, criteria=None) -> list[str]:
 
 
 def summary_markdown(summary, iterations, methods, criteria=None, test_sizes: dict | None = None,
-                     contrasts=None) -> str:
+                     contrasts=None, variance: dict | None = None) -> str:
     """`criteria` (criteria.csv) adds how often each criterion held at epoch 0; `test_sizes` (data set ->
     test images) the resolution; `contrasts` the paired comparisons with early stopping."""
     margins = sorted(set(summary["margin_pp"].round(6))) if not summary.empty and "margin_pp" in summary else []
@@ -293,7 +292,7 @@ def summary_markdown(summary, iterations, methods, criteria=None, test_sizes: di
             "the lower bound. Then the same, against the **strongest fixed-budget "
             "recipe** at the method's cost (of every recipe — rewind point, learning-rate schedule and rate — "
             "that has controls of its pruner), and which recipe that was.", "", *resolution_lines(test_sizes),
-            *family_lines(summary)]
+            *family_lines(summary, variance)]
     if summary.empty:
         return "\n".join(head + ["No comparable runs.", ""])
     body, rest = [], []

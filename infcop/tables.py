@@ -211,4 +211,8 @@ def write_tables(runs: list, methods: dict, settings: dict, out_dir) -> None:
     _csv(frontier, out / "frontier.csv")
     _csv(summary, out / "summary.csv")
     _csv(contrasts, out / "contrasts.csv")
-    save_text(summary_markdown(summary, iterations, methods_df, criteria, test_sizes, contrasts), out / "summary.md")
+    from .data import variance_sources
+
+    variance = {ds: variance_sources(ds, settings["data"].get("seed", 42)) for ds in sorted(set(iterations["dataset"]))}
+    save_text(summary_markdown(summary, iterations, methods_df, criteria, test_sizes, contrasts, variance),
+              out / "summary.md")
