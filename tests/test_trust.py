@@ -135,6 +135,22 @@ def test_two_experiments_write_separate_results(study):
     assert "Nothing to be done" in r.stdout + r.stderr
 
 
+@pytest.mark.slow
+def test_more_seeds_plan_only_the_new_seeds_chains(study):
+    wd = study.wd
+    before = job_counts(snakemake(wd, TARGET, "-n").stdout)
+    changed = edit_config(wd, {"experiment.seeds": [0, 1, 2]})
+    try:
+        out = snakemake(wd, TARGET, "-n").stdout
+    finally:
+        edit_config(wd, changed)
+    counts = job_counts(out)
+    k = 2  # STUDY's iterations, one method
+    assert counts.get("train_dense") == 2 and counts.get("imp_iteration") == 2 * k and counts.get("evaluate") == 2
+    planned = set(re.findall(r"--seed (\d+)", out))
+    assert planned == {"1", "2"}, f"finished seed 0 would run again: {planned} (before: {before})"
+
+
 def _hashes(root) -> dict:
     import hashlib
 
