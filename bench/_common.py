@@ -133,12 +133,16 @@ def save_json(obj, path: Path):
     path.write_text(json.dumps(obj, indent=1, default=str))
 
 
-def run_default_experiment(run_dir: Path) -> dict:
-    """Run config.yaml (exactly) end to end in a fresh copy of the workflow in `run_dir`, like `make run`;
-    records wall time, job count and the machine's load in run_dir/run.json and returns that record."""
+def run_default_experiment(run_dir: Path, seeds: int | None = None) -> dict:
+    """Run config.yaml (exactly, or with `seeds` run seeds 0..seeds-1) end to end in a fresh copy of the
+    workflow in `run_dir`, like `make run`; records wall time, job count and the machine's load in
+    run_dir/run.json and returns that record."""
     import datetime
 
-    workdir(run_dir, default_config())
+    config = default_config()
+    if seeds:
+        config["experiment"]["seeds"] = list(range(seeds))
+    workdir(run_dir, config)
     dry, _ = snakemake(run_dir, "-n", "--quiet", "rules")
     jobs = job_total(dry.stdout + dry.stderr)
     print(f"default experiment: {jobs} jobs; running it ...", flush=True)

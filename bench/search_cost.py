@@ -14,7 +14,7 @@ Two questions, answered from the same run:
 No target: the old "Inf-CoP needs >= 3x fewer epochs than lth" was met by an artifact (the study's
 thresholds held before any retraining, and lth ended at another sparsity); what counts is the frontier.
 
-    python bench/search_cost.py [--reuse]
+    python bench/search_cost.py [--reuse] [--seeds 10]
 """
 from __future__ import annotations
 
@@ -26,10 +26,12 @@ from _common import SCRATCH, result, run_default_experiment
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reuse", action="store_true", help="read the default run already in the scratch folder")
+    ap.add_argument("--seeds", type=int, help="run seeds 0..N-1 instead of config.yaml's (e.g. 10 for the "
+                                              "power of the verdicts; its own scratch folder)")
     args = ap.parse_args()
-    run_dir = SCRATCH / "default"
+    run_dir = SCRATCH / ("default" if not args.seeds else f"default_{args.seeds}_seeds")
     if not (args.reuse and (run_dir / "results" / "tables" / "summary.csv").is_file()):
-        run_default_experiment(run_dir)
+        run_default_experiment(run_dir, args.seeds)
     import pandas as pd
 
     tables = run_dir / "results" / "tables"
@@ -50,8 +52,10 @@ def main() -> int:
     for _, g in summary.groupby("control_group"):
         for r in g[~g["verdict"].isin(["control", "n/a"])].sort_values("level", ascending=False).itertuples():
             extra = f" ({r.note})" if isinstance(r.note, str) and r.note else ""
+            link = {"dominated": " by ", "identical": " to "}.get(r.verdict, "")
+            word = r.verdict + (link + str(r.verdict_against) if link else "")
             print(result(f"frontier_{dataset}_{r.method}_at_{r.level_label}",
-                         f"{r.verdict} (margin {r.margin_pp:.2g} pp): {r.cost_epoch_equivalents_mean:.1f} epoch-eq., "
+                         f"{word} (margin {r.margin_pp:.2g} pp): {r.cost_epoch_equivalents_mean:.1f} epoch-eq., "
                          f"accuracy {100 * r.test_accuracy_mean:.2f}%, Δ {100 * r.delta:+.2f} pp "
                          f"[{100 * r.delta_lo:+.2f}, {100 * r.delta_hi:+.2f}]{extra}"))
     return 0

@@ -254,8 +254,8 @@ def verdict(method_points, control_points, margin: float, budgets: dict | None =
         wide = out["bracket_width"] > margin
         if wide and budget_at and len(between) == 1:
             a, b = next(iter(between))
-            out["resolve_by"] = (f"a control between {a} and {b} (about {sum(budget_at) / len(budget_at):.2g} "
-                                 "epochs per iteration): the curve is not known there to within the margin")
+            out["resolve_by"] = (f"a control between {a} and {b} (max_epochs: {sum(budget_at) / len(budget_at):.2g}, a "
+                                 "fractional budget): the curve is not known there to within the margin")
         elif out["seeds_needed"] is not None:
             out["resolve_by"] = f"about {out['seeds_needed']} seeds at 80% power"
         else:

@@ -114,7 +114,10 @@ SETTINGS = {
 SETTING_SECTIONS = tuple(SETTINGS)
 # Keys a method preset may have besides pruner and stop: each overrides the run-wide value for it.
 METHOD_PARAMS = (RewindParam("rewind", "choice", "dense"),
-                 Param("max_epochs", "integer", lo=0), Param("min_epochs", "integer", lo=0),
+                 Param("max_epochs", "number", lo=0,
+                       help="retraining epochs per iteration; a fraction (e.g. 0.5) trains the last epoch's first "
+                            "steps only: a budget between two whole ones, where the control curve is steep"),
+                 Param("min_epochs", "integer", lo=0),
                  Param("lr", "number", lo=0, lo_open=True, words=("allr",),
                        help="the retraining's (start) rate; allr: set from how much the prune moved the weights"),
                  ScheduleParam("schedule", "choice", help="the retraining's learning-rate schedule"),

@@ -202,7 +202,8 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
     early = None
     if accuracy_ids:  # did the stop come before the accuracy criterion alone would have allowed it?
         early = last["stop_reason"] != "budget" and not any(last["criteria"][i]["holds"] for i in accuracy_ids)
-    metrics = {**run.meta(), "remaining_weights": remaining_fraction(masks), "epochs_trained": last["epoch"],
+    trained = last["epoch"] - 1 + last["fraction"] if "fraction" in last else last["epoch"]  # a partial last epoch
+    metrics = {**run.meta(), "remaining_weights": remaining_fraction(masks), "epochs_trained": trained,
                "stop_reason": last["stop_reason"],
                "val_accuracy": last["val_accuracy"] if restored is None else result["best"]["val_accuracy"],
                "restored_epoch": restored,

@@ -155,13 +155,20 @@ def _passes(data, batch_size, generator, passes):
         yield from batches(data.train, batch_size, generator, augment=data.augment)
 
 
+def steps_per_epoch(data: Dataset, batch_size: int, passes: int = 1) -> int:
+    return passes * math.ceil(len(data.train) / batch_size)
+
+
 def train_epoch(model, data: Dataset, opt, enforcer: MaskEnforcer | None, generator, batch_size: int,
-                autocast=nullcontext, passes: int = 1) -> float:
-    """One epoch: `passes` shuffled passes over the training split (the study's "epoch" was two)."""
+                autocast=nullcontext, passes: int = 1, max_steps: int | None = None) -> float:
+    """One epoch: `passes` shuffled passes over the training split (the study's "epoch" was two); with
+    `max_steps`, only its first steps (the last, partial epoch of a fractional budget)."""
     model.train()
     total = torch.zeros((), device=data.train.x.device)
     count = 0
-    for xb, yb in _passes(data, batch_size, generator, passes):
+    for step, (xb, yb) in enumerate(_passes(data, batch_size, generator, passes)):
+        if max_steps is not None and step >= max_steps:
+            break
         with autocast():
             loss = nn.functional.cross_entropy(model(xb), yb)
         opt.zero_grad(set_to_none=True)
@@ -206,7 +213,7 @@ class Schedule:
     max_epochs) from rate `lr` (default training.lr); `dense` describes the dense run for schedules that
     replay it. `pruner` (with `seed`): the method's, for criteria that read would-be masks."""
     criteria: list[Criterion] = field(default_factory=list)
-    max_epochs: int = 1
+    max_epochs: float = 1  # a fraction trains the last epoch's first steps only (counted in steps)
     min_epochs: int = 0
     epoch0: bool = False
     lr_horizon: int | None = None
@@ -328,7 +335,7 @@ def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpo
         save(0)
     stopped = bool(history) and history[-1]["stopped"]
     epoch = history[-1]["epoch"] if history else 0
-    horizon = schedule.lr_horizon or schedule.max_epochs
+    horizon = schedule.lr_horizon or max(1, math.ceil(schedule.max_epochs))  # the epochs begun, a partial one too
     while not stopped:
         epoch += 1
         lr = lr_at(epoch, horizon, tr["lr"] if schedule.lr is None else schedule.lr,
@@ -336,13 +343,18 @@ def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpo
         for group in opt.param_groups:
             group["lr"] = lr
         t0 = time.perf_counter()
+        part = schedule.max_epochs - (epoch - 1)  # below 1: a fractional budget's last epoch
+        total_steps = steps_per_epoch(env.data, tr["batch_size"], tr.get("passes", 1))
+        steps = max(1, round(part * total_steps)) if part < 1 else None
         loss = train_epoch(model, env.data, opt, enforcer, epoch_generator(run.seed, run.iteration, epoch),
-                           tr["batch_size"], env.autocast, tr.get("passes", 1))
+                           tr["batch_size"], env.autocast, tr.get("passes", 1), max_steps=steps)
         if not math.isfinite(loss):
             raise DivergenceError(f"training diverged ({run.label()}): the loss became {loss} in epoch {epoch}; "
                                   "lower training.lr or check the data")
         train_s = time.perf_counter() - t0
         rec = {"epoch": epoch, "train_loss": loss, "lr": lr}
+        if steps is not None:
+            rec["fraction"] = steps / total_steps  # of an epoch: what the cost counts
         stopped, reason, eval_s = _measure_epoch(env, model, masks, schedule, reference, measure, epoch, rec,
                                                  ref_metrics, would_be)
         rec["train_seconds"] = train_s + eval_s

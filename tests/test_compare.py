@@ -252,7 +252,7 @@ def test_the_steep_first_segment_brackets_and_names_the_budget_that_would_resolv
     assert r["delta"] == pytest.approx(0.95 - (0.51 + 0.44 * 2.3 / 2.4), abs=1e-6)  # above the chord ...
     assert abs(r["delta_upper"]) < 0.001  # ... but level with what a concave curve can reach there
     assert r["verdict"] == "inconclusive" and r["bracket_width"] > 0.005
-    assert "between fixed0 and fixed1" in r["resolve_by"] and "0.96 epochs" in r["resolve_by"]
+    assert "between fixed0 and fixed1" in r["resolve_by"] and "max_epochs: 0.96" in r["resolve_by"]
 
 
 def test_a_method_identical_to_a_control_gets_no_verdict_from_its_timing():

@@ -318,3 +318,19 @@ def test_patience_ends_with_the_best_epochs_weights_and_pays_up_to_where_it_stop
     env = Env(Run("digits", "small_cnn", 0, "m", 1), fast_settings())
     model, _ = env.load(load_model_file(tmp_path / "it" / "model.pt"))
     assert accuracy(model, env.data.val) == pytest.approx(m["epochs"][best]["val_accuracy"])
+
+
+def test_a_fractional_budget_trains_that_share_of_an_epochs_steps_and_is_charged_for_it(dense, tmp_path):
+    from infcop.training import steps_per_epoch
+
+    method = {"pruner": {"name": "magnitude", "rate": 0.2, "scope": "layer"}, "stop": ["budget"], "max_epochs": 1.5}
+    m = imp_iteration("digits", "small_cnn", 0, "m", method, fast_settings(), 1, dense, dense, tmp_path / "it")
+    env = Env(Run("digits", "small_cnn", 0, "m", 1), fast_settings())
+    steps = steps_per_epoch(env.data, fast_settings()["training"]["batch_size"])
+    last = m["epochs"][-1]
+    assert [e["epoch"] for e in m["epochs"]] == [0, 1, 2] and last["stop_reason"] == "budget"
+    assert last["fraction"] == round(0.5 * steps) / steps and "fraction" not in m["epochs"][1]
+    assert m["epochs_trained"] == pytest.approx(1 + last["fraction"])  # the cost counts steps, not epochs begun
+    whole = imp_iteration("digits", "small_cnn", 0, "m", {**method, "max_epochs": 1}, fast_settings(), 1, dense, dense,
+                          tmp_path / "whole")
+    assert whole["epochs_trained"] == 1 and isinstance(whole["epochs_trained"], int)
