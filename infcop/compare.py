@@ -311,7 +311,10 @@ def adjust(summary, method: str = "holm", prefix: str = ""):
     note = f"{prefix}note"
     for i in s.index[lost]:
         was = s.at[i, v]
+        if s.at[i, v] == "dominated":
+            was = f"dominated by {s.at[i, f'{prefix}verdict_against']}"
         s.at[i, v] = "inconclusive"
+        s.at[i, f"{prefix}verdict_against"] = ""
         s.at[i, note] = "; ".join(x for x in (f"{was} before Holm's adjustment over {int(judged.sum())} comparisons",
                                               s.at[i, note] if isinstance(s.at[i, note], str) else "") if x)
     return s

@@ -232,11 +232,12 @@ def _frontier(summary, ds, arch) -> list[str]:
                   "| method | full cost (epoch-eq.) | test accuracy (%) | accuracy − the curve's lower bound at that "
                   "cost (pp), one-sided 95% bounds | verdict |", "|" + "---|" * 5]
         for r in g.itertuples():
-            ci = ("—" if r.verdict == "control" else
+            ci = ("—" if r.verdict in ("control", "identical") else
                   f"{_f(100 * r.delta, '{:+.2f}')} [{_f(100 * r.delta_lo, '{:+.2f}')}, {_f(100 * r.delta_hi, '{:+.2f}')}]")
             lines.append(f"| {r.method} | {_pm(r.cost_epoch_equivalents_mean, r.cost_epoch_equivalents_std, 1, 1)} | "
                          f"{_pm(r.test_accuracy_mean, r.test_accuracy_std, 100)} | {ci} | {r.verdict}"
-                         + (f" `{r.verdict_against}`" if _text(getattr(r, "verdict_against", "")) else "") + " |")
+                         + ({"dominated": " by", "identical": " to"}.get(r.verdict, "") + f" `{r.verdict_against}`"
+                            if _text(getattr(r, "verdict_against", "")) else "") + " |")
         lines.append("")
     return lines
 

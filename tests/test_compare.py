@@ -357,3 +357,14 @@ def test_the_dense_reference_flow_pass_is_charged_to_every_method_that_measures_
     assert s.loc["flow_eps", "cost_epoch_equivalents_mean"] == pytest.approx(3.5)
     assert s.loc["es", "cost_epoch_equivalents_mean"] == pytest.approx(2.0)  # no flows, no reference pass
     assert s.loc["fixed1", "cost_epoch_equivalents_mean"] == pytest.approx(1.0)
+
+
+def test_a_verdict_lost_to_holm_keeps_no_control_name_and_says_what_it_was():
+    from infcop.compare import adjust
+
+    s = pd.DataFrame({"verdict": ["dominated", "better", "control"], "verdict_against": ["fixed2", "", ""],
+                      "p_value": [0.03, 0.04, math.nan], "note": ["", "", ""]})
+    out = adjust(s)
+    assert list(out["verdict"]) == ["inconclusive", "inconclusive", "control"]
+    assert out.loc[0, "verdict_against"] == "" and "dominated by fixed2 before Holm's adjustment over 2" in out.loc[0, "note"]
+    assert list(adjust(s, "none")["verdict"]) == ["dominated", "better", "control"]
