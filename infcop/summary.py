@@ -56,7 +56,10 @@ def family_lines(summary, variance: dict | None = None) -> list[str]:
     holm = "adjustment" not in summary or (summary["adjustment"] == "holm").any()
     changed = int(summary["note"].astype(str).str.contains("before Holm's adjustment").sum())
     inconclusive = summary[summary["verdict"] == "inconclusive"]
-    unresolved = int(inconclusive["seeds_needed"].isna().sum()) if not inconclusive.empty else 0
+    lost = inconclusive["note"].astype(str).str.contains("before Holm's adjustment")
+    by_budget = inconclusive["resolve_by"].astype(str).str.startswith("a control between") if "resolve_by" in inconclusive \
+        else lost & False
+    unresolved = int((inconclusive["seeds_needed"].isna() & ~lost & ~by_budget).sum())
     family = (f"**Multiplicity.** The {n} verdicts against the controls above are one family: "
               + ("each verdict's own test (one-sided, 5%) is taken under Holm's step-down adjustment over all of "
                  "them (`compare.adjust: holm`; a verdict that does not survive it is inconclusive and says so; "
@@ -65,7 +68,9 @@ def family_lines(summary, variance: dict | None = None) -> list[str]:
                  f"{n} comparisons some false verdicts are to be expected")
               + ". The strongest-recipe verdicts are a second family. "
               f"{len(inconclusive)} of {n} are inconclusive"
-              + (f", {unresolved} of them beyond 1000 seeds at this spread" if unresolved else "")
+              + (f" ({int(lost.sum())} of them only after the adjustment)" if lost.any() else "")
+              + (f"; {int(by_budget.sum())} need a control between two budgets" if by_budget.any() else "")
+              + (f"; {unresolved} would need more than 1000 seeds at this spread" if unresolved else "")
               + "; the seeds given would resolve a verdict with 80% power at its observed mean and spread, for "
               "one comparison (the family's adjustment asks for more).")
     covers = ("; ".join(f"{ds}: {text}" for ds, text in sorted(variance.items())) if variance else
