@@ -25,7 +25,7 @@ def _ratio(med, lo, hi) -> str:
 
 def _seeds(n) -> str:
     if n is None or (isinstance(n, float) and not math.isfinite(n)):
-        return "no number of seeds up to 1000 would resolve it at this spread (80% power)"
+        return "no number of seeds up to 1000 would resolve it at this spread, at 80% power"
     return f"≈{int(n)} seeds would resolve it at 80% power"
 
 
@@ -63,7 +63,7 @@ def family_lines(summary, variance: dict | None = None) -> list[str]:
     family = (f"**Multiplicity.** The {n} verdicts against the controls above are one family: "
               + ("each verdict's own test (one-sided, 5%) is taken under Holm's step-down adjustment over all of "
                  "them (`compare.adjust: holm`; a verdict that does not survive it is inconclusive and says so; "
-                 f"{changed or 'none'} did not survive it here)" if holm else
+                 + (f"{changed} did not survive it here)" if changed else "every one survived it here)") if holm else
                  "each verdict's own test (one-sided, 5%) is taken alone (`compare.adjust: none`): among "
                  f"{n} comparisons some false verdicts are to be expected")
               + ". The strongest-recipe verdicts are a second family. "
@@ -262,8 +262,8 @@ def _stops(iterations, methods, criteria=None) -> list[str]:
         reasons = g["stop_reason"].value_counts()
         early = g["stopped_early_vs_accuracy"].dropna()
         early_txt = "—" if early.empty else f"{int(early.astype(str).str.lower().eq('true').sum())} of {len(early)}"
-        lines.append(f"| {m} | {len(g)} | {g['epochs_trained'].mean():.1f} (min {g['epochs_trained'].min()}, max "
-                     f"{g['epochs_trained'].max()}) | {held_at_epoch0(criteria, m)} | "
+        lines.append(f"| {m} | {len(g)} | {g['epochs_trained'].mean():.1f} (min {g['epochs_trained'].min():g}, max "
+                     f"{g['epochs_trained'].max():g}) | {held_at_epoch0(criteria, m)} | "
                      f"{int((g['epochs_trained'] == 0).sum())} | "
                      + ", ".join(f"{k} ×{v}" for k, v in reasons.items()) + f" | {early_txt} |")
     return lines + [""]
