@@ -99,7 +99,10 @@ def run_curves(iterations, methods=None):
 
 
 def seconds_per_epoch(curves, methods=None) -> dict:
-    """(dataset, arch) -> the median seconds of one retraining epoch of the controls (all methods if none)."""
+    """(dataset, arch) -> the pooled median, over every retraining iteration of every control run (all
+    methods' if there are no controls), of the iteration's training seconds (epochs, their validation
+    passes, the epoch-0 pass and the prune) over its epochs: the one rate at which every method's measured
+    seconds become epoch-equivalents."""
     rows = curves[(curves["iteration"] > 0) & (curves["epochs"] > 0)]
     if methods is not None:
         controls = set(methods.loc[methods["control"].astype(bool), "method"])

@@ -368,3 +368,20 @@ def test_a_verdict_lost_to_holm_keeps_no_control_name_and_says_what_it_was():
     assert list(out["verdict"]) == ["inconclusive", "inconclusive", "control"]
     assert out.loc[0, "verdict_against"] == "" and "dominated by fixed2 before Holm's adjustment over 2" in out.loc[0, "note"]
     assert list(adjust(s, "none")["verdict"]) == ["dominated", "better", "control"]
+
+
+def test_seconds_become_epoch_equivalents_at_one_pooled_rate_of_the_controls():
+    from infcop.compare import seconds_per_epoch
+
+    spec = {"fixed1": [[(0.5, 0.90, 1)] for _ in range(3)], "fixed5": [[(0.5, 0.95, 5)] for _ in range(3)],
+            "flow_eps": [[(0.5, 0.93, 2)] for _ in range(3)]}
+    methods = _methods([("fixed1", True, "g", 1), ("fixed5", True, "g", 5), ("flow_eps", False, "g", 10)])
+    it = _runs(spec)
+    slow = (it["method"] == "fixed5") & (it["seed"] == 2) & (it["iteration"] == 1)
+    it.loc[slow, "train_seconds"] = 50.0  # one slow control iteration: 10 s per epoch
+    it.loc[(it["method"] == "flow_eps") & (it["iteration"] == 1), "train_seconds"] = 40.0  # the method's own speed
+    rate = seconds_per_epoch(run_curves(it, methods), methods)[("d", "a")]
+    assert rate == pytest.approx(2.0)  # the median of six control iterations (five at 2 s, one at 10 s)
+    _, summary, _ = frontier_and_summary(it, methods, test_sizes={"d": 1000})
+    # 2 epochs + its 2 s of flows at the pooled 2 s per epoch, not at its own 20 s per epoch
+    assert summary.set_index("method").loc["flow_eps", "cost_epoch_equivalents_mean"] == pytest.approx(3.0)
