@@ -64,9 +64,12 @@ def analyse(results: Path) -> dict:
                          "budget": m["max_epochs"], "accuracy": 100 * r.test_accuracy_mean,
                          "accuracy_sd": 100 * r.test_accuracy_std, "cost": r.cost_epoch_equivalents_mean,
                          "cost_sd": r.cost_epoch_equivalents_std, "verdict": r.verdict,
-                         "delta": 100 * r.delta if r.verdict not in ("control", "n/a") else math.nan,
-                         "delta_lo": 100 * r.delta_lo if r.verdict not in ("control", "n/a") else math.nan,
-                         "delta_hi": 100 * r.delta_hi if r.verdict not in ("control", "n/a") else math.nan,
+                         "against": getattr(r, "verdict_against", "") if isinstance(getattr(r, "verdict_against", ""), str) else "",
+                         "best_against": getattr(r, "best_recipe_verdict_against", "")
+                         if isinstance(getattr(r, "best_recipe_verdict_against", ""), str) else "",
+                         "delta": 100 * float(r.delta) if r.verdict not in ("control", "n/a", "identical") else math.nan,
+                         "delta_lo": 100 * float(r.delta_lo) if r.verdict not in ("control", "n/a", "identical") else math.nan,
+                         "delta_hi": 100 * float(r.delta_hi) if r.verdict not in ("control", "n/a", "identical") else math.nan,
                          "best_recipe": r.best_recipe if isinstance(r.best_recipe, str) else "",
                          "best_verdict": r.best_recipe_verdict if isinstance(r.best_recipe_verdict, str) else "",
                          "best_delta": 100 * float(r.best_recipe_delta) if r.best_recipe_delta == r.best_recipe_delta
@@ -96,6 +99,10 @@ def analyse(results: Path) -> dict:
     return rep
 
 
+def _word(verdict: str, against: str) -> str:
+    return f"{verdict} by `{against}`" if verdict == "dominated" and against else verdict
+
+
 def markdown_tables(rep: dict) -> str:
     out = []
     for label, lv in rep["levels"].items():
@@ -105,12 +112,13 @@ def markdown_tables(rep: dict) -> str:
                 "| method | rewind | recipe | test accuracy (%) | full cost | own recipe | strongest recipe at its cost |",
                 "|---|---|---|---|---|---|---|"]
         for r in sorted(lv["rows"], key=lambda r: (r["rewind"], not r["control"], r["cost"])):
-            own = r["verdict"] if r["verdict"] in ("control", "n/a") else (
-                f"{r['verdict']} {_f(r['delta'], '{:+.2f}')} [{_f(r['delta_lo'], '{:+.2f}')}, "
-                f"{_f(r['delta_hi'], '{:+.2f}')}]")
+            own = (r["verdict"] if r["verdict"] in ("control", "n/a") else
+                   f"identical to `{r['against']}`" if r["verdict"] == "identical" else
+                   f"{_word(r['verdict'], r['against'])} {_f(r['delta'], '{:+.2f}')} [{_f(r['delta_lo'], '{:+.2f}')}, "
+                   f"{_f(r['delta_hi'], '{:+.2f}')}]")
             best = "—" if not r["best_verdict"] else (
-                f"{r['best_recipe'].split(') ', 1)[-1]}: {r['best_verdict']} {_f(r['best_delta'], '{:+.2f}')} "
-                f"[{_f(r['best_lo'], '{:+.2f}')}, {_f(r['best_hi'], '{:+.2f}')}]")
+                f"{r['best_recipe'].split(') ', 1)[-1]}: {_word(r['best_verdict'], r['best_against'])} "
+                f"{_f(r['best_delta'], '{:+.2f}')} [{_f(r['best_lo'], '{:+.2f}')}, {_f(r['best_hi'], '{:+.2f}')}]")
             recipe = r["recipe"].split(", ", 1)[-1]
             out.append(f"| `{r['method']}` | {r['rewind']} | {recipe} | {_f(r['accuracy'])} ± {_f(r['accuracy_sd'])} | "
                        f"{_f(r['cost'], '{:.1f}')} | {own} | {best} |")

@@ -389,12 +389,14 @@ def frontier_and_summary(iterations, methods, margin_pp: float = 0.5, test_sizes
             budget_max = max((info.loc[c, "max_epochs"] for c in controls), default=None)
             full = [c for c in controls if info.loc[c, "max_epochs"] == budget_max]
             budgets = {c: float(info.loc[c, "max_epochs"]) for c in controls}
+            runs_of = gcur.groupby("method")["seed"].nunique().reindex(members)  # every seed of every member
             # the group's own deepest level, unless it is one of the common levels but for rounding
             own = [lv for lv in levels_for(gcur) if not any(math.isclose(lv, c, rel_tol=5e-3) for c in common)]
             for level in sorted(set(common) | set(own), reverse=True):
                 pts = points(gcur, level, sec_per_epoch=spe)
-                if pts.empty or pts.groupby("method")["seed"].nunique().reindex(members).isna().any():
-                    continue  # some member run never got this sparse: not a matched level for the group
+                reached = pts.groupby("method")["seed"].nunique().reindex(members)
+                if pts.empty or reached.isna().any() or (reached < runs_of).any():
+                    continue  # some member run never got this sparse (or only in its first prune): not matched
                 ctrl = pts[pts["method"].isin(controls)]
                 for r in pts.itertuples():
                     frontier.append({"dataset": ds, "arch": arch, "control_group": group, "level": level,

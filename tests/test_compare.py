@@ -385,3 +385,12 @@ def test_seconds_become_epoch_equivalents_at_one_pooled_rate_of_the_controls():
     _, summary, _ = frontier_and_summary(it, methods, test_sizes={"d": 1000})
     # 2 epochs + its 2 s of flows at the pooled 2 s per epoch, not at its own 20 s per epoch
     assert summary.set_index("method").loc["flow_eps", "cost_epoch_equivalents_mean"] == pytest.approx(3.0)
+
+
+def test_a_level_is_matched_only_where_every_seed_of_every_member_stands_on_it():
+    # seed 1's first prune went straight below 50%: 50% is no level of its (it never trained there)
+    spec = {"fixed1": [[(0.52, 0.90, 1), (0.3, 0.9, 1)], [(0.48, 0.90, 1), (0.3, 0.9, 1)]],
+            "fixed5": [[(0.52, 0.95, 5), (0.3, 0.9, 5)], [(0.52, 0.95, 5), (0.3, 0.9, 5)]]}
+    methods = _methods([("fixed1", True, "g", 1), ("fixed5", True, "g", 5)])
+    _, summary, _ = frontier_and_summary(_runs(spec), methods, test_sizes={"d": 1000})
+    assert 0.5 not in set(summary["level"]) and (summary["seeds"] == 2).all()
