@@ -128,7 +128,9 @@ def analyse(results: Path) -> dict:
                 "test_accuracy": r.test_accuracy_mean, "test_accuracy_std": r.test_accuracy_std,
                 "verdict": r.verdict, "delta": r.delta, "lo": r.delta_lo, "hi": r.delta_hi,
                 "margin_pp": r.margin_pp, "seeds_needed": r.seeds_needed,
-                "identical_to": r.identical_to if isinstance(r.identical_to, str) else ""})
+                "identical_to": r.identical_to if isinstance(r.identical_to, str) else "",
+                "against": getattr(r, "verdict_against", "") if isinstance(getattr(r, "verdict_against", ""), str)
+                else ""})
     return report
 
 
@@ -216,10 +218,12 @@ def markdown_tables(rep: dict) -> str:
             r = rows[0]
             cell = f"{r['cost']:.1f} eq, {100 * r['test_accuracy']:.2f}%"
             if r["verdict"] != "control":
-                cell += f", {r['verdict']}"
+                link = {"dominated": " by", "identical": " to"}.get(r["verdict"], "")
+                against = r.get("against") or (r["identical_to"] if r["verdict"] == "identical" else "")
+                cell += f", {r['verdict']}" + (f"{link} `{against[len(reg) + 1:]}`" if link and against else "")
                 if r["delta"] == r["delta"]:
                     cell += f" {100 * r['delta']:+.2f} [{100 * r['lo']:+.2f}, {100 * r['hi']:+.2f}]"
-                if r["identical_to"]:
+                if r["identical_to"] and r["verdict"] != "identical":
                     cell += f" = `{r['identical_to'][len(reg) + 1:]}`"
             cells.append(cell)
         out.append(f"| {name} | " + " | ".join(cells) + " |")
