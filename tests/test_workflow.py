@@ -210,3 +210,20 @@ def test_report_and_summary_command(tiny_run):
     missing = subprocess.run([str(BIN / "infcop"), "summary", "nowhere"], cwd=wd, env=env(), capture_output=True,
                              text=True)
     assert missing.returncode == 2 and "nowhere/tables/summary.md" in missing.stderr
+
+
+def _rule_edges(dot: str) -> set:
+    """The rule graph's edges by rule name (node numbers and colours differ between runs)."""
+    import re as _re
+
+    names = dict(_re.findall(r"^\s*(\d+)\[label = \"([^\"]+)\"", dot, flags=_re.M))
+    edges = {(names[a], names[b]) for a, b in _re.findall(r"^\s*(\d+) -> (\d+)", dot, flags=_re.M)}
+    return edges | {("node", n) for n in names.values()}
+
+
+def test_the_documented_rule_graph_is_the_workflows(tmp_path):
+    wd = workdir(tmp_path / "wd", yaml.safe_load((ROOT / "config.yaml").read_text()))
+    live = snakemake(wd, "--rulegraph").stdout
+    committed = (ROOT / "docs" / "rulegraph.dot").read_text()
+    assert _rule_edges(live) == _rule_edges(committed), "docs/rulegraph.* is stale: run `make rulegraph`"
+    assert ("node", "summary_page") in _rule_edges(committed)
