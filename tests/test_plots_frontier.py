@@ -133,3 +133,37 @@ def test_the_frontier_legend_carries_the_contrast_with_early_stopping(tmp_path):
     assert len(with_contrast) == 1  # only the panel of that level (and data set)
     (label,) = [x for x in with_contrast[0] if "vs earlystop:" in x]
     assert label.startswith("ciap: ") and label.endswith("vs earlystop: less accurate (-1.02 pp, -3.5 epoch-eq.)")  # never better/worse alone
+
+
+def test_a_zero_epoch_control_far_below_is_marked_at_the_edge_not_used_for_the_range(tmp_path):
+    t = make_tables(tmp_path, methods=("ciap",) + CONTROLS_SAP, seeds=(0, 1, 2), iterations=2, layers=3)
+    fr = pd.read_csv(t / "frontier.csv")
+    low = fr[fr["method"] == CONTROLS_SAP[0]].assign(method="sap_fixed0", budget=0, cost_epoch_equivalents=0.0,
+                                                     test_accuracy=0.30)
+    pd.concat([fr, low]).to_csv(t / "frontier.csv", index=False)
+    methods = pd.read_csv(t / "methods.csv")
+    zero = methods[methods["method"] == CONTROLS_SAP[0]].assign(method="sap_fixed0", max_epochs=0)
+    pd.concat([methods, zero]).to_csv(t / "methods.csv", index=False)
+    fig = plots.FIGURES["frontier"](t)[0]
+    for ax in (a for a in fig.axes if a.axison):
+        f, _ = _panel_data(t, ax)
+        others = f[f["method"] != "sap_fixed0"]["test_accuracy"].min() * 100
+        assert ax.get_ylim()[0] > 30 and ax.get_ylim()[0] <= others  # the range is the retrained runs'
+        assert lines(ax, "below-sap_fixed0"), "the 0-epoch control is not marked at the lower edge"
+        assert any("0 epochs: 30.0% (below)" in x.get_text() for x in ax.texts)
+
+
+def test_the_comparison_accuracy_panel_takes_its_range_from_the_retrained_runs(tmp_path):
+    t = make_tables(tmp_path, methods=("ciap",) + CONTROLS_SAP, seeds=(0, 1, 2), iterations=2, layers=3)
+    it = pd.read_csv(t / "iterations.csv")
+    zero = it[it["method"] == CONTROLS_SAP[0]].copy()
+    zero["method"] = "sap_fixed0"
+    zero.loc[zero["iteration"] > 0, ["test_accuracy", "epochs_trained"]] = [0.30, 0]
+    pd.concat([it, zero]).to_csv(t / "iterations.csv", index=False)
+    methods = pd.read_csv(t / "methods.csv")
+    pd.concat([methods, methods[methods["method"] == CONTROLS_SAP[0]].assign(method="sap_fixed0", max_epochs=0)]) \
+        .to_csv(t / "methods.csv", index=False)
+    fig = plots.FIGURES["comparison"](t)[0]
+    acc = [ax for ax in fig.axes if ax.get_title().endswith("test accuracy")]
+    assert acc and all(ax.get_ylim()[0] > 30 for ax in acc)
+    assert all(any(x.get_text().startswith("below: sap_fixed0") for x in ax.texts) for ax in acc)

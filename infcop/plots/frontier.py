@@ -96,7 +96,11 @@ def _panel(ax, fr: pd.DataFrame, su: pd.DataFrame, colors, markers, title: str, 
         ax.scatter(seeds["cost_epoch_equivalents"], seeds["test_accuracy"] * 100, s=7, color=CONTROL_COLOR,
                    alpha=0.4, lw=0, gid="control-seeds", zorder=2)
         xs += seeds["cost_epoch_equivalents"].tolist()
-        ys += (seeds["test_accuracy"] * 100).tolist()
+        # the y-range comes from the runs that matter: a 0-epoch control (pruned, never retrained) can sit
+        # tens of points below and would squash every other run into the top of the panel; it is drawn
+        # at the lower edge, its value written beside it
+        trained = seeds[~(pd.to_numeric(seeds["budget"], errors="coerce") == 0)]
+        ys += (trained["test_accuracy"] * 100).tolist()
         ax.plot(ctrl["x"], ctrl["y"], color=CONTROL_COLOR, marker="s", ms=4, lw=1.3, gid="control-curve", zorder=3)
         for r in ctrl.itertuples():
             ax.annotate(f"{r.budget:g}" if np.isfinite(r.budget) else r.method, (r.x, r.y), xytext=(3, -9),
@@ -104,7 +108,7 @@ def _panel(ax, fr: pd.DataFrame, su: pd.DataFrame, colors, markers, title: str, 
         handles.append(Line2D([], [], color=CONTROL_COLOR, marker="s", ms=4,
                               label="fixed-budget controls (numbers: epochs per iteration)"))
         xs += ctrl["x"].tolist()
-        ys += ctrl["y"].tolist()
+        ys += ctrl.loc[~(ctrl["budget"] == 0), "y"].tolist() or ctrl["y"].tolist()
     for r in meth.itertuples():
         c, mk = colors.get(r.method, "black"), markers.get(r.method, "o")
         s = fr[fr["method"] == r.method]
@@ -129,6 +133,11 @@ def _panel(ax, fr: pd.DataFrame, su: pd.DataFrame, colors, markers, title: str, 
             ax.set_xlim(lo / 1.4, hi * 1.4)
         lo, hi = _limits(ys, ey)
         ax.set_ylim(lo, min(hi, 100.5))  # no accuracy above 100%
+        for r in ctrl[ctrl["y"] < lo].itertuples():  # off the scale, below: marked at the edge with its value
+            ax.plot([r.x], [lo], marker="v", color=CONTROL_COLOR, ms=6, clip_on=False, gid=f"below-{r.method}",
+                    zorder=5)
+            ax.annotate(f"{r.budget:g} epochs: {r.y:.1f}% (below)", (r.x, lo), xytext=(5, 4),
+                        textcoords="offset points", fontsize=6.5, color=CONTROL_COLOR)
     ax.set_title(title, fontsize=8)
     ax.set_xlabel("full cost to reach this sparsity (epoch-equivalents)")
     ax.set_ylabel("test accuracy there (%)")
