@@ -139,7 +139,8 @@ def test_report_embeds_the_summary_page_and_the_frontier_in_reading_order(report
     page = _data(summary["data_uri"])
     assert page == (wd / "results" / "tables" / "summary.html").read_bytes()
     assert b"<table>" in page and b'class="verdict verdict-control">control<' in page
-    assert b'class="verdict verdict-na">n/a<' in page  # one seed: ciap is placed on the curve, without a verdict
+    # ciap stops where the 1-epoch control does, in every iteration: named identical to it, no timing verdict
+    assert b'class="verdict verdict-identical">identical<' in page and b"lth_1" in page
     # summary.csv stays, as a download beside it
     assert by_name["summary.csv"][0] in categories[RESULTS][report_place("summary")[1]]
     # the frontier: its PNG and PDF, the PNG the file the workflow drew
