@@ -185,24 +185,24 @@ def train_epoch(model, data: Dataset, opt, enforcer: MaskEnforcer | None, genera
 
 
 @torch.no_grad()
-def accuracy(model, split: Split, batch_size: int = 512, autocast=nullcontext) -> float:
+def _split_mean(model, split: Split, per_batch, dtype, batch_size: int, autocast) -> float:
+    """Sum `per_batch(logits, labels)` over `split` in eval mode, divided by its size (one sync at the end)."""
     model.eval()
-    correct = torch.zeros((), device=split.x.device, dtype=torch.int64)
+    total = torch.zeros((), device=split.x.device, dtype=dtype)
     for xb, yb in batches(split, batch_size):
         with autocast():
-            correct += (model(xb).argmax(1) == yb).sum()
-    return int(correct) / max(len(split), 1)
+            total += per_batch(model(xb), yb)
+    return total.item() / max(len(split), 1)
 
 
-@torch.no_grad()
+def accuracy(model, split: Split, batch_size: int = 512, autocast=nullcontext) -> float:
+    return _split_mean(model, split, lambda out, y: (out.argmax(1) == y).sum(), torch.int64, batch_size, autocast)
+
+
 def mean_loss(model, split: Split, batch_size: int = 512, autocast=nullcontext) -> float:
     """The mean cross-entropy over `split` (for early stopping on validation loss)."""
-    model.eval()
-    total = torch.zeros((), device=split.x.device, dtype=torch.float64)
-    for xb, yb in batches(split, batch_size):
-        with autocast():
-            total += nn.functional.cross_entropy(model(xb).float(), yb, reduction="sum").double()
-    return float(total) / max(len(split), 1)
+    return _split_mean(model, split, lambda out, y: nn.functional.cross_entropy(out.float(), y, reduction="sum").double(),
+                       torch.float64, batch_size, autocast)
 
 
 @dataclass
