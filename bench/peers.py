@@ -1,8 +1,9 @@
-"""Against the peers: runs workflow/experiments/peers_mnist1d.yaml (every stop rule under the study's recipe
--- rewind to dense, constant rate -- and under short retraining with linear decay from ALLR's start rate,
-rewind none; learning-rate rewinding controls; random, global-magnitude and one-shot baselines; MNIST-1D,
-its CNN, 3 seeds, 5 IMP iterations) and reports from its summary.csv, at the deepest level every run
-reached and at 50%:
+"""Against the peers as published: runs workflow/experiments/peers_mnist1d.yaml (every stop rule under the
+study's recipe -- rewind to dense, constant rate -- and under BIMP's, rewind none: per-step warm-up over 10%
+of the steps and linear decay from ALLR's start rate, the stop rules also with `anneal_on_stop`; controls of
+learning-rate rewinding of a step-schedule dense run and of fine-tuning at its last rate; Early-Bird's
+distance over all mask entries; random, global-magnitude and one-shot baselines; MNIST-1D, its CNN, 3 seeds,
+5 IMP iterations) and reports from its summary.csv, at the deepest level every run reached and at 50%:
 
 (a) the fixed-budget controls of each recipe: test accuracy and full cost per budget;
 (b) every stop rule against its own recipe's controls and against the strongest recipe at its cost;

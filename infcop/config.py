@@ -4,6 +4,7 @@ that bad input fails before any job starts."""
 from __future__ import annotations
 
 import copy
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +22,12 @@ from .stopping import normalise_stops
 # \Z, not $: '$' also matches before a trailing newline.
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 ARCH = re.compile(r"^(torchvision:)?[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
-REWINDS = ("dense", "init", "none")
+REWINDS = ("dense", "init", "reinit", "none")
 
 
 class RewindParam(Param):
-    """`rewind`: dense | init | none | {epoch: k} (the dense network after k epochs: late rewinding)."""
+    """`rewind`: dense | init | reinit (a fresh init from another seed) | none | {epoch: k} (the dense network
+    after k epochs: late rewinding)."""
 
     def valid(self, value) -> bool:
         if isinstance(value, dict):
@@ -67,6 +69,50 @@ class ScheduleParam(SpecParam):
         return {"oneOf": [{"enum": self.names()}, SCHEDULES.json_schema()]}
 
 
+@dataclass(frozen=True)
+class OptimizerParam(SpecParam):
+    """An optimizer: a name or {name: ..., params} of infcop.optimizers."""
+
+    def resolved(self, key: str, value) -> dict:
+        from .optimizers import OPTIMIZERS
+
+        return OPTIMIZERS.resolve(key, value)
+
+    def allowed(self) -> str:
+        from .optimizers import OPTIMIZERS
+
+        return f"an optimizer name ({', '.join(OPTIMIZERS.names())}) or a mapping with 'name' and its parameters"
+
+    def json_schema(self) -> dict:
+        from .optimizers import OPTIMIZERS
+
+        return {"oneOf": [{"enum": OPTIMIZERS.names()}, OPTIMIZERS.json_schema()]}
+
+
+class AnnealParam(Param):
+    """`anneal_on_stop`: k epochs (a number > 0, fractions allowed) or {share: s}, s in (0, 1]: the share of
+    the epochs trained until the stop."""
+
+    def valid(self, value) -> bool:
+        if isinstance(value, dict):
+            if len(value) != 1 or set(value) - {"share", "epochs"}:
+                return False
+            (key, v), = value.items()
+            return self.valid(v) and (key == "epochs" or v <= 1)
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+    def allowed(self) -> str:
+        return ("a number of epochs > 0, {epochs: k}, or {share: s} with s in (0, 1] (of the epochs trained "
+                "until the stop)")
+
+    def json_schema(self) -> dict:
+        return {"oneOf": [{"type": "number", "exclusiveMinimum": 0},
+                          {"type": "object", "additionalProperties": False, "required": ["epochs"],
+                           "properties": {"epochs": {"type": "number", "exclusiveMinimum": 0}}},
+                          {"type": "object", "additionalProperties": False, "required": ["share"],
+                           "properties": {"share": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}}}]}
+
+
 def rewind_epoch(method: dict) -> int | None:
     """k of a preset's `rewind: {epoch: k}`, else None."""
     r = method.get("rewind")
@@ -90,6 +136,9 @@ SETTINGS = {
     "training": (Param("batch_size", "integer", 64, lo=1), Param("lr", "number", 0.05, lo=0, lo_open=True),
                  Param("momentum", "number", 0.9, lo=0, hi=1, hi_open=True), Param("nesterov", "bool", True),
                  Param("weight_decay", "number", 5e-4, lo=0),
+                 OptimizerParam("optimizer", "choice", "sgd",
+                                help="sgd (momentum, nesterov, weight_decay above), adam or adamw, or a mapping "
+                                     "with 'name' and its parameters"),
                  ScheduleParam("schedule", "choice", "constant", dense=True,
                                help="the dense run's schedule, and every retraining's unless its preset sets one"),
                  Param("max_epochs", "integer", 10, lo=1), Param("min_epochs", "integer", 1, lo=0),
@@ -118,9 +167,14 @@ METHOD_PARAMS = (RewindParam("rewind", "choice", "dense"),
                        help="retraining epochs per iteration; a fraction (e.g. 0.5) trains the last epoch's first "
                             "steps only: a budget between two whole ones, where the control curve is steep"),
                  Param("min_epochs", "integer", lo=0),
-                 Param("lr", "number", lo=0, lo_open=True, words=("allr",),
-                       help="the retraining's (start) rate; allr: set from how much the prune moved the weights"),
+                 Param("lr", "number", lo=0, lo_open=True, words=("allr", "final"),
+                       help="the retraining's (start) rate; allr: set from how much the prune moved the weights "
+                            "(BIMP, needs rewind: none); final: the dense run's last rate (fine-tuning)"),
                  ScheduleParam("schedule", "choice", help="the retraining's learning-rate schedule"),
+                 AnnealParam("anneal_on_stop", "number",
+                             help="once a stop criterion fires before the schedule ends, train on this many epochs "
+                                  "(or {share: s} of those trained) with the rate decaying linearly to 0"),
+                 OptimizerParam("optimizer", "choice", help="the retraining's optimizer (default training.optimizer)"),
                  Param("iterations", "integer", lo=1,
                        help="this method's IMP iterations (default: experiment.iterations); 1 with a pruner "
                             "that reaches the final sparsity at once is one-shot pruning"),
@@ -165,7 +219,50 @@ def check_method(name: str, method: dict) -> dict:
         if p.name in out:
             p.check(f"{key}.{p.name}", out[p.name])
     out.setdefault("rewind", "dense")
+    _check_recipe(key, out)
+    _check_pruner(key, out)
     return out
+
+
+def _check_pruner(key: str, m: dict) -> None:
+    """A target list as long as the method's iterations (when the preset says them); no pruner that needs data
+    or the iteration under a criterion that re-runs it every epoch."""
+    from .pruners import check_target_length
+    from .stopping import criteria_of, mask_window
+
+    pruner = m["pruner"]
+    if pruner.get("target") is not None and "iterations" in m:
+        check_target_length(f"{key}.pruner.target", pruner["target"], m["iterations"])
+    why = ("scores the network on data" if PRUNERS.get(pruner["name"]).info.get("needs_model")
+           else "has a target, which depends on the iteration" if pruner.get("target") is not None else None)
+    if why and mask_window(criteria_of(m["stop"])):
+        fit = ", ".join(e.name for e in PRUNERS if not e.info.get("needs_model"))
+        raise InfcopError(f"config key '{key}.stop': a criterion that reads would-be masks (mask_stable) re-runs the "
+                          f"method's pruner every epoch, and pruner '{pruner['name']}' {why}; allowed: such a "
+                          f"criterion with a pruner among {fit} and without 'target'")
+
+
+def _check_recipe(key: str, m: dict) -> None:
+    """Refuse what would be silently ignored or meaningless in a retraining recipe."""
+    from .schedules import resolve_schedule
+    from .stopping import criteria_of, restore_metric
+
+    sched = resolve_schedule(f"{key}.schedule", m["schedule"])["name"] if "schedule" in m else None
+    if sched == "replay" and "lr" in m:
+        _fail(f"{key}.lr", m["lr"], "no 'lr' with schedule: replay (it replays the dense run's rates)")
+    if m.get("lr") == "allr" and m["rewind"] != "none":
+        _fail(f"{key}.lr", "allr", "'allr' only with rewind: none (ALLR sets the rate from how far the prune "
+              f"moved the trained weights; rewind {m['rewind']!r} discards them), or a number, or final")
+    if "anneal_on_stop" in m:
+        crits = criteria_of(m["stop"])
+        if all(c.name == "budget" for c in crits):
+            _fail(f"{key}.anneal_on_stop", m["anneal_on_stop"], "a stop criterion besides budget to anneal after "
+                  "(a fixed budget already ends where its schedule does)")
+        if restore_metric(crits):
+            _fail(f"{key}.anneal_on_stop", m["anneal_on_stop"], "no anneal_on_stop with a criterion that restores "
+                  "its best epoch (patience)")
+        a = m["anneal_on_stop"]
+        m["anneal_on_stop"] = a if isinstance(a, dict) else {"epochs": a}
 
 
 def check_settings(s: dict) -> None:
@@ -264,7 +361,11 @@ def check_config(config: dict, root: Path | str = ".") -> None:
         if m not in methods:
             _fail("experiment.methods", m, "a preset defined under 'methods': " + ", ".join(methods))
     for name, preset in methods.items():
-        k = rewind_epoch(check_method(name, preset))
+        checked = check_method(name, preset)
+        if checked["pruner"].get("target") is not None and "iterations" not in preset:
+            from .pruners import check_target_length
+            check_target_length(f"methods.{name}.pruner.target", checked["pruner"]["target"], exp["iterations"])
+        k = rewind_epoch(checked)
         if k is not None and k > config["dense"]["epochs"]:
             _fail(f"methods.{name}.rewind", preset["rewind"], f"{{epoch: k}} with k <= dense.epochs "
                   f"({config['dense']['epochs']}): the dense network's state after k of its epochs")

@@ -88,6 +88,7 @@ def resolve(files=(), overrides: dict | None = None, default_file=DEFAULT_FILE, 
         raw = deep_merge(raw, read_yaml(f))
     raw = deep_merge(raw, dict(overrides or {}))
     config = with_defaults(raw)
+    _pin_target_iterations(config)
     if isinstance(config.get("experiment"), dict) and not config["experiment"].get("name"):
         stem = files[0].stem
         config["experiment"] = dict(config["experiment"],  # the defaults hold name: None
@@ -95,6 +96,18 @@ def resolve(files=(), overrides: dict | None = None, default_file=DEFAULT_FILE, 
     if check:
         check_config(config)
     return config
+
+
+def _pin_target_iterations(config: dict) -> None:
+    """A preset whose pruner has a `target` gets experiment.iterations written in when it sets no `iterations`:
+    the target's schedule depends on the count, so the jobs read it from the preset and its stage key (and
+    with it the need to rerun) changes with it. Other presets are left as they are."""
+    exp, methods = config.get("experiment"), config.get("methods")
+    if not isinstance(exp, dict) or not isinstance(methods, dict):
+        return  # a structural problem: the checks name it
+    config["methods"] = {name: {**p, "iterations": exp.get("iterations")}
+                         if isinstance(p, dict) and isinstance(p.get("pruner"), dict) and "target" in p["pruner"]
+                         and "iterations" not in p else p for name, p in methods.items()}
 
 
 def _same_file(a, b) -> bool:

@@ -2,7 +2,11 @@
 in PRUNERS with its parameter spec: `fn(weights, masks, params) -> new masks`, where `weights` and
 `masks` map each prunable (Conv/Linear) weight name to a CPU tensor and its boolean mask. A pruner
 registered with `seeded=True` draws at random and is called `fn(weights, masks, params, generator)`,
-the generator seeded by the run's seed and iteration. Cheap to import (torch loads when a pruner runs)."""
+the generator seeded by the run's seed and iteration. One registered with `needs_model=True` scores the
+network itself and is called `fn(weights, masks, params, model=..., data=..., seed=...)`: a copy of the
+network to score (its masks applied), the job's Dataset and the seed. A pruner with a `target` param gets
+`params["target"]` as the remaining fraction of all prunable weights to reach in this iteration (a
+number; prune() reads the schedule). Cheap to import (torch loads when a pruner runs)."""
 from __future__ import annotations
 
 import math
@@ -38,9 +42,18 @@ def prune_smallest(weights: list, masks: list, count: int) -> None:
         start += n
 
 
-def prune_by_count(weights: dict, masks: dict, scope: str, count: Callable) -> dict:
+def target_count(masks: list, keep: float) -> int:
+    """Survivors of `masks` to remove so that the fraction `keep` of all their weights remains (the
+    nearest whole number of weights; none when fewer remain already)."""
+    total = sum(m.numel() for m in masks)
+    alive = sum(int(m.sum()) for m in masks)
+    return max(0, alive - math.floor(keep * total + 0.5))
+
+
+def prune_by_count(weights: dict, masks: dict, scope: str, count: Callable, keep: float | None = None) -> dict:
     """The common shape of magnitude-based pruners: per group (each layer, or all layers for `scope:
-    global`) `count(surviving weights)` says how many to remove, and the smallest-magnitude survivors go.
+    global`) `count(surviving weights)` says how many to remove, and the smallest-magnitude survivors go;
+    with `keep` (a target's remaining fraction) as many go as leave `keep` of the group's weights.
     A group always keeps one weight, so the network stays connected."""
     import torch
 
@@ -49,16 +62,128 @@ def prune_by_count(weights: dict, masks: dict, scope: str, count: Callable) -> d
         ws = [weights[n] for n in group]
         ms = [masks[n] for n in group]
         surviving = torch.cat([w.flatten()[m.flatten()] for w, m in zip(ws, ms)])
-        prune_smallest(ws, ms, min(count(surviving), surviving.numel() - 1))
+        n = count(surviving) if keep is None else target_count(ms, keep)
+        prune_smallest(ws, ms, min(n, surviving.numel() - 1))
     return masks
 
 
-@PRUNERS.register("magnitude", params=[
-    Param("rate", "number", lo=0, hi=1, lo_open=True, hi_open=True, help="fraction of surviving weights removed"),
-    SCOPE], label="magnitude")
+def drop_lowest(scores: dict, masks: dict, count: int) -> dict:
+    """Clear the `count` survivors with the lowest `scores` across all layers (in place on masks). Ties go
+    by position (layer order, then index); each layer keeps its highest-scoring survivor (the last of equal
+    ones), so no layer is cut off."""
+    import torch
+
+    values, where, layer = [], [], []
+    for i, (n, m) in enumerate(masks.items()):
+        alive = m.view(-1).nonzero().flatten()
+        if alive.numel() == 0:
+            continue
+        s = scores[n].detach().reshape(-1).double().cpu()[alive]
+        if bool(s.isnan().any()):
+            raise InfcopError(f"the pruner's scores of '{n}' contain NaN (an overflow?): they cannot rank the weights")
+        rest = torch.ones(alive.numel(), dtype=torch.bool)
+        rest[(s == s.max()).nonzero()[-1]] = False
+        values.append(s[rest])
+        where.append(alive[rest])
+        layer.append(torch.full((int(rest.sum()),), i))
+    if count <= 0 or not values:
+        return masks
+    order = torch.sort(torch.cat(values), stable=True).indices[:count]
+    where, layer = torch.cat(where)[order], torch.cat(layer)[order]
+    for i, m in enumerate(masks.values()):
+        m.view(-1)[where[layer == i]] = False
+    return masks
+
+
+def global_count(masks: dict, params: dict) -> int:
+    """How many survivors a global pruner removes: `rate` of them, or as many as its target needs."""
+    if params.get("target") is not None:
+        return target_count(list(masks.values()), params["target"])
+    return math.floor(params["rate"] * sum(int(m.sum()) for m in masks.values()))
+
+
+TARGET_SCHEDULES = {"linear": lambda k, n, s: 1 - k * (1 - s) / n,  # remaining fraction after iteration k of n
+                    "geometric": lambda k, n, s: s ** (k / n)}
+FRACTION = Param("final", "number", lo=0, hi=1, lo_open=True, hi_open=True)
+
+
+class TargetParam(SpecParam):
+    """`target`: the remaining-weight fraction after each iteration, {name: linear | geometric, final: s} or
+    an explicit list (one per iteration, strictly decreasing); overrides `rate`."""
+
+    def resolved(self, key: str, value) -> object:
+        problem = None
+        if isinstance(value, dict):
+            if set(value) != {"name", "final"} or value["name"] not in TARGET_SCHEDULES:
+                problem = "a schedule needs exactly 'name' (linear or geometric) and 'final'"
+            elif not FRACTION.valid(value["final"]):
+                problem = "'final' must be a number in (0, 1)"
+        elif isinstance(value, list) and value:
+            if not all(FRACTION.valid(v) for v in value):
+                problem = "every fraction must be a number in (0, 1)"
+            elif any(a <= b for a, b in zip(value, value[1:])):
+                problem = "the fractions must decrease strictly (a pruner cannot regrow weights)"
+        else:
+            problem = "neither a schedule nor a non-empty list"
+        if problem:
+            raise InfcopError(f"config key '{key}': bad value {value!r} ({problem}); allowed: {self.allowed()}")
+        return value
+
+    def allowed(self) -> str:
+        return ("{name: linear | geometric, final: s} with s in (0, 1), the remaining-weight fraction after the "
+                "method's last iteration, or a list of remaining fractions in (0, 1), strictly decreasing, one per "
+                "iteration")
+
+    def json_schema(self) -> dict:
+        return {"oneOf": [{"type": "object", "additionalProperties": False, "required": ["name", "final"],
+                           "properties": {"name": {"enum": list(TARGET_SCHEDULES)}, "final": FRACTION.json_schema()}},
+                          {"type": "array", "minItems": 1, "items": FRACTION.json_schema()}]}
+
+
+TARGET = TargetParam("target", "choice", default=None,
+                     help="remaining-weight fraction after each iteration (overrides rate)")
+
+
+def remaining_target(target, iteration: int | None, iterations: int | None, key: str = "pruner.target") -> float:
+    """The remaining fraction of all prunable weights `target` asks for after iteration k of K."""
+    if iteration is None or iterations is None:
+        raise InfcopError(f"config key '{key}': a target needs the iteration k and the method's iteration count K "
+                          "(the preset's 'iterations', which an experiment fills in from experiment.iterations; in "
+                          "Python, prune(..., iteration=k, iterations=K))")
+    check_target_length(key, target, iterations)
+    if not 1 <= iteration <= iterations:
+        raise InfcopError(f"config key '{key}': iteration {iteration} is outside the method's 1..{iterations}")
+    if isinstance(target, list):
+        return float(target[iteration - 1])
+    return TARGET_SCHEDULES[target["name"]](iteration, iterations, target["final"])
+
+
+def check_target_length(key: str, target, iterations: int) -> None:
+    if isinstance(target, list) and len(target) != iterations:
+        raise InfcopError(f"config key '{key}': the list has {len(target)} fractions but the method runs "
+                          f"{iterations} IMP iterations (its preset's 'iterations', else experiment.iterations); "
+                          f"allowed: a list of exactly {iterations} remaining fractions, one per iteration, or "
+                          "{name: linear | geometric, final: s}")
+
+
+def check_rate_or_target(params: dict, key: str) -> None:
+    has = [k for k in ("rate", "target") if params.get(k) is not None]
+    if len(has) != 1:
+        raise InfcopError(f"config key '{key}': pruner '{params['name']}' needs exactly one of 'rate' (a number in "
+                          f"(0, 1): the fraction of survivors removed each iteration) and 'target' (a remaining-"
+                          f"weight schedule); got {' and '.join(has) or 'neither'}")
+
+
+RATE = Param("rate", "number", default=None, lo=0, hi=1, lo_open=True, hi_open=True,
+             help="fraction of surviving weights removed (or give `target`)")
+
+
+@PRUNERS.register("magnitude", params=[RATE, SCOPE, TARGET], check=check_rate_or_target, label="magnitude")
 def magnitude(weights: dict, masks: dict, params: dict) -> dict:
-    """Remove a fixed fraction `rate` of the surviving weights (of each layer, or globally)."""
-    return prune_by_count(weights, masks, params["scope"], lambda s: math.floor(params["rate"] * s.numel()))
+    """Remove a fixed fraction `rate` of the surviving weights (of each layer, or globally), or as many as
+    reach the target's remaining fraction; the smallest magnitudes go."""
+    return prune_by_count(weights, masks, params["scope"], lambda s: math.floor(params["rate"] * s.numel()),
+                          keep=params.get("target"))
 
 
 def pq_index(w, p: float, q: float) -> float:
@@ -99,7 +224,9 @@ def sap_prune_count(w, p: float, q: float, eta: float = 0.0, gamma: float = 1.0,
     return max(0, math.floor(d * min(gamma * (1.0 - kept / d), beta)))
 
 
-@PRUNERS.register("sap", params=SAP_PARAMS, check=check_pq, label="SAP")
+@PRUNERS.register("sap", params=SAP_PARAMS, check=check_pq, label="SAP",
+                  refuses={"target": "SAP sets its own count from the PQ index (give a target to magnitude, lamp, "
+                                     "random, snip or synflow)"})
 def sap(weights: dict, masks: dict, params: dict) -> dict:
     """SAP: the PQ index of the surviving weights sets how many to remove (adaptive fraction)."""
     args = [params[k] for k in ("p", "q", "eta", "gamma", "beta")]
@@ -107,59 +234,256 @@ def sap(weights: dict, masks: dict, params: dict) -> dict:
 
 
 class ShadowParam(SpecParam):
-    """`shadow`: the pruner whose per-layer counts a random pruner copies (any pruner but a random one)."""
+    """`shadow`: the pruner whose per-layer counts a random pruner copies (any pruner but a random one or
+    one that scores the network)."""
 
     def resolved(self, key: str, value) -> dict:
+        if isinstance(value, dict) and "target" in value:
+            raise InfcopError(f"config key '{key}.target': a shadow takes no target; give 'target' to the random "
+                              "pruner itself (its shadow then counts towards it)")
         out = PRUNERS.resolve(key, value)
-        if PRUNERS.get(out["name"]).info.get("seeded"):
-            raise InfcopError(f"config key '{key}': a random pruner cannot shadow another random pruner; "
-                              f"allowed: {', '.join(e.name for e in PRUNERS if not e.info.get('seeded'))}")
+        info = PRUNERS.get(out["name"]).info
+        if info.get("seeded") or info.get("needs_model"):
+            raise InfcopError(f"config key '{key}': a random pruner cannot shadow "
+                              f"{'another random pruner' if info.get('seeded') else 'a pruner that scores the network'}"
+                              f" ('{out['name']}'); allowed: {', '.join(shadowable())}")
         return out
 
     def allowed(self) -> str:
-        return "a pruner ({name: ..., params}) that is not itself random"
+        return f"a pruner ({{name: ..., params}}) among {', '.join(shadowable())}"
 
     def json_schema(self) -> dict:
         return {"type": "object", "required": ["name"]}
 
 
+def shadowable() -> list[str]:
+    return [e.name for e in PRUNERS if not (e.info.get("seeded") or e.info.get("needs_model"))]
+
+
 SHADOW = ShadowParam("shadow", "choice")
+ALLOCATION = Param("allocation", "choice", default="shadow", choices=("shadow", "erk"),
+                   help="per-layer counts: the shadow's, or the shadow's total spread by Erdos-Renyi-Kernel")
 
 
-@PRUNERS.register("random", params=[SHADOW], label="random", seeded=True)
+def check_random(params: dict, key: str) -> None:
+    shadow = PRUNERS.get(SHADOW.resolved(f"{key}.shadow", params["shadow"])["name"])
+    if params.get("target") is not None and params["allocation"] == "shadow" and "target" not in shadow.param_names():
+        raise InfcopError(f"config key '{key}.target': with allocation: shadow the target goes to the shadow pruner, "
+                          f"and '{shadow.name}' takes none; allowed: a shadow among "
+                          f"{', '.join(n for n in shadowable() if 'target' in PRUNERS.get(n).param_names())}"
+                          ", or allocation: erk")
+
+
+def erk_survivors(shapes: dict, alive: dict, kept: int) -> dict:
+    """Survivors per layer, `kept` in all, by Erdos-Renyi-Kernel (Evci et al. 2020): the density of layer l
+    is eps * sum(dims) / prod(dims) of its weight tensor, so it keeps eps * sum(dims) weights; a layer whose
+    share would exceed its current survivors keeps those (in IMP a layer cannot regrow; on full masks that is
+    RigL's cap at dense) and eps is solved again over the others, as RigL's code does. Rounded to whole
+    weights summing to `kept` (largest remainders, ties in layer order); every layer keeps at least one."""
+    if kept >= sum(alive.values()):
+        return dict(alive)
+    raw = {n: float(sum(shape)) for n, shape in shapes.items()}
+    capped: set = set()
+    while True:
+        free = [n for n in shapes if n not in capped]
+        eps = (kept - sum(alive[n] for n in capped)) / sum(raw[n] for n in free)
+        over = {n for n in free if eps * raw[n] > alive[n]}
+        if not over:
+            break
+        capped |= over  # eps only grows as layers are capped, so a capped layer stays over
+    real = {n: alive[n] if n in capped else eps * raw[n] for n in shapes}
+    out = {n: math.floor(v) for n, v in real.items()}
+    extra = kept - sum(out.values())
+    for n in sorted(free, key=lambda n: out[n] - real[n])[:extra]:
+        out[n] += 1
+    return {n: max(min(1, alive[n]), min(alive[n], v)) for n, v in out.items()}
+
+
+DRAW = Param("draw", "choice", default="each", choices=("each", "once"),
+             help="each: a fresh random choice every iteration; once: one random order of each layer's weights, "
+                  "drawn at the start from the run's seed, pruned along in every iteration (nested masks: "
+                  "the random-mask control of Frankle & Carbin 2019)")
+
+
+@PRUNERS.register("random", params=[SHADOW, ALLOCATION, TARGET, DRAW], check=check_random, label="random",
+                  seeded=True)
 def random_pruner(weights: dict, masks: dict, params: dict, generator) -> dict:
-    """Random pruning with the same per-layer counts as the `shadow` pruner would remove now (the baseline
-    of Blalock et al. 2020 at an identical layer-wise sparsity): in each layer, that many survivors drawn
-    uniformly at random. A layer always keeps one weight, like the others."""
+    """Random pruning (the baseline of Blalock et al. 2020). Each iteration, relative to the current masks:
+    in each layer, as many survivors as the `shadow` pruner would remove from this network now (its current
+    weights and masks), drawn uniformly at random. The layer-wise sparsity equals the shadow method's run
+    only where the shadow's counts depend on survivor counts alone (magnitude with scope layer); with global
+    scope or SAP they depend on this network's weights and drift from the shadow run's. `allocation: erk`
+    takes only the total from the shadow and spreads the survivors by Erdos-Renyi-Kernel (erk_survivors).
+    With `target` the shadow (or ERK) counts towards it. A layer always keeps one weight. `draw: once`: the
+    survivors to go are the lowest in one random order per layer (drawn from `generator`, which the caller
+    seeds with the run's seed alone: infcop.steps.prune_seed), so every iteration's mask is nested in the last."""
     import torch
 
     shadow = SHADOW.resolved("pruner.shadow", params["shadow"])
+    if params.get("target") is not None:
+        shadow = {**{k: v for k, v in shadow.items() if k != "rate"}, "target": params["target"]}
     counts = {n: int(m.sum()) for n, m in masks.items()}
-    after = PRUNERS.get(shadow["name"]).obj(weights, {n: m.clone() for n, m in masks.items()}, shadow)
+    if params["allocation"] == "erk" and params.get("target") is not None:
+        kept = sum(counts.values()) - target_count(list(masks.values()), params["target"])
+    else:
+        after = PRUNERS.get(shadow["name"]).obj(weights, {n: m.clone() for n, m in masks.items()}, shadow)
+        kept = sum(int(m.sum()) for m in after.values())
+    if params["allocation"] == "erk":
+        survivors = erk_survivors({n: tuple(m.shape) for n, m in masks.items()}, counts, kept)
+        after = {n: survivors[n] for n in masks}
+    else:
+        after = {n: int(after[n].sum()) for n in masks}
+    once = params.get("draw", "each") == "once"
+    order = {n: torch.rand(masks[n].numel(), generator=generator) for n in sorted(masks)} if once else {}
     for n in sorted(masks):
-        count = min(counts[n] - int(after[n].sum()), counts[n] - 1)
+        count = min(counts[n] - after[n], counts[n] - 1)
         if count <= 0:
             continue
         flat = masks[n].view(-1)
         alive = flat.nonzero().flatten()
-        flat[alive[torch.randperm(alive.numel(), generator=generator)[:count]]] = False
+        if once:
+            flat[alive[torch.sort(order[n][alive], stable=True).indices[:count]]] = False
+        else:
+            flat[alive[torch.randperm(alive.numel(), generator=generator)[:count]]] = False
     return masks
 
 
-def prune(model, masks: dict, spec: dict, seed: int = 0) -> dict:
+@PRUNERS.register("lamp", params=[RATE, TARGET], check=check_rate_or_target, label="LAMP")
+def lamp(weights: dict, masks: dict, params: dict) -> dict:
+    """LAMP (Lee et al. 2021): one global ranking of the survivors by their LAMP score (lamp_scores); the
+    `rate` fraction of them (or as many as the target needs) with the lowest scores go."""
+    return drop_lowest({n: lamp_scores(weights[n], m) for n, m in masks.items()}, masks, global_count(masks, params))
+
+
+def lamp_scores(w, mask):
+    """LAMP scores of a layer's survivors (0 elsewhere): sorted ascending by squared magnitude (ties by
+    position), the u-th scores w_(u)^2 / sum over v >= u of w_(v)^2; the largest scores 1."""
+    import torch
+
+    alive = mask.reshape(-1).nonzero().flatten()
+    sq = w.detach().double().reshape(-1)[alive].pow(2)
+    order = torch.sort(sq, stable=True).indices
+    ranked = sq[order]
+    tail = ranked.flip(0).cumsum(0).flip(0)  # sum over v >= u
+    out = torch.zeros(w.numel(), dtype=torch.float64)
+    out[alive[order]] = torch.where(tail > 0, ranked / tail.clamp_min(1e-300), torch.zeros_like(ranked))
+    return out.view(w.shape)
+
+
+AT = Param("at", "choice", default="rewind", choices=("rewind", "current"),
+           help="score the network at the method's rewind point (its masks applied; rewind: none: the current "
+                "weights) or as it is now")
+
+
+def snip_scores(model, masks: dict, data, batch_size: int, seed: int) -> dict:
+    """SNIP's |w * dL/dw| of each prunable weight: L the mean cross-entropy over `batch_size` training
+    examples drawn with `seed` (eval mode, so the batch and the network's buffers decide nothing else)."""
+    import torch
+    from torch import nn
+
+    from .masks import prunable
+
+    train = data.train
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:batch_size]
+    device = next(model.parameters()).device
+    x, y = train.x[pick.to(train.x.device)].to(device), train.y[pick.to(train.y.device)].to(device)
+    model.eval()
+    ws = [prunable(model)[n] for n in masks]
+    grads = torch.autograd.grad(nn.functional.cross_entropy(model(x), y), ws)
+    return {n: (w * g).detach().abs().cpu() for n, w, g in zip(masks, ws, grads)}
+
+
+def synflow_scores(model, masks: dict, input_shape) -> dict:
+    """SynFlow's |w * dR/dw|: R the summed output, for an input of ones, of the network with every parameter
+    and buffer replaced by its absolute value (double precision, eval mode, current masks applied)."""
+    import torch
+
+    from .masks import prunable
+
+    model.double().eval()
+    ws = [prunable(model)[n] for n in masks]
+    with torch.no_grad():
+        for t in model.state_dict().values():
+            if t.is_floating_point():
+                t.abs_()
+        for w, n in zip(ws, masks):
+            w.mul_(masks[n].to(w.device, w.dtype))
+    x = torch.ones((1, *input_shape), dtype=torch.float64, device=ws[0].device)
+    grads = torch.autograd.grad(model(x).sum(), ws)
+    return {n: (w * g).detach().abs().cpu() for n, w, g in zip(masks, ws, grads)}
+
+
+@PRUNERS.register("snip", params=[RATE, TARGET, Param("batch_size", "integer", default=128, lo=1,
+                                                           help="training examples in the one scoring batch"), AT],
+                  check=check_rate_or_target, label="SNIP", needs_model=True)
+def snip(weights: dict, masks: dict, params: dict, model, data, seed: int) -> dict:
+    """SNIP (Lee et al. 2019): the survivors with the lowest |w * dL/dw| on one training batch go, one global
+    ranking, `rate` of them (or as many as the target needs)."""
+    scores = snip_scores(model, masks, data, params["batch_size"], seed)
+    return drop_lowest(scores, masks, global_count(masks, params))
+
+
+@PRUNERS.register("synflow", params=[RATE, TARGET, Param("rounds", "integer", default=100, lo=1,
+                                                              help="scoring rounds within one prune"), AT],
+                  check=check_rate_or_target, label="SynFlow", needs_model=True)
+def synflow(weights: dict, masks: dict, params: dict, model, data, seed: int) -> dict:
+    """SynFlow (Tanaka et al. 2020), data-free (`data` gives the input's shape only): `rounds` times, score
+    the survivors and keep the highest-scoring ones, the kept fraction shrinking exponentially, to
+    (kept / alive)^(j / rounds) after round j, until `rate` of the survivors (or as many as the target
+    needs) are gone."""
+    alive = sum(int(m.sum()) for m in masks.values())
+    final = alive - global_count(masks, params)
+    shape = tuple(data.train.x.shape[1:])
+    for j in range(1, params["rounds"] + 1):
+        kept = final if j == params["rounds"] else math.floor(alive * (final / alive) ** (j / params["rounds"]) + 0.5)
+        now = sum(int(m.sum()) for m in masks.values())
+        drop_lowest(synflow_scores(model, masks, shape), masks, now - kept)
+    return masks
+
+
+def scoring_model(model, masks: dict, at: str, rewind: dict | None):
+    """A copy of `model` to score: loaded with the rewind point's weights when `at: rewind` and there is one,
+    the masks applied (the masks of the earlier iterations hold there too)."""
+    import copy
+
+    import torch
+
+    from .masks import prunable
+
+    out = copy.deepcopy(model)
+    if at == "rewind" and rewind is not None:
+        out.load_state_dict(rewind)
+    with torch.no_grad():
+        for n, w in prunable(out).items():
+            w.mul_(masks[n].to(w.device, w.dtype))
+    return out
+
+
+def prune(model, masks: dict, spec: dict, seed: int = 0, *, data=None, rewind: dict | None = None,
+          iteration: int | None = None, iterations: int | None = None) -> dict:
     """Return new masks with weights removed from `model` (its current weights rank them; a random pruner
-    draws from `seed`). The pruner may only remove surviving weights: a result that revives one or
-    changes a shape is refused."""
+    draws from `seed`). A pruner that scores the network (SNIP, SynFlow) needs `data` (the job's Dataset),
+    reads `seed` for its batch, and with `at: rewind` scores the `rewind` state (the method's rewind point;
+    None: none, the current weights). A `target` needs `iteration` (k) and `iterations` (the method's K).
+    The pruner may only remove surviving weights: a result that revives one or changes a shape is refused."""
     import torch
 
     from .masks import prunable
 
     params = PRUNERS.resolve("pruner", spec)
     entry = PRUNERS.get(params["name"])
+    if params.get("target") is not None:
+        params["target"] = remaining_target(params["target"], iteration, iterations)
     layers = prunable(model)
     new = {n: m.detach().clone().cpu() for n, m in masks.items()}
     weights = {n: layers[n].detach().cpu() for n in new}
-    if entry.info.get("seeded"):
+    if entry.info.get("needs_model"):
+        if data is None:
+            raise InfcopError(f"pruner '{params['name']}' scores the network on the training data, but prune() got "
+                              "no data (the job's Dataset)")
+        scored = scoring_model(model, new, params["at"], rewind)
+        out = entry.obj(weights, new, params, model=scored, data=data, seed=seed)
+    elif entry.info.get("seeded"):
         out = entry.obj(weights, new, params, torch.Generator().manual_seed(seed))
     else:
         out = entry.obj(weights, new, params)

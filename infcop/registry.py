@@ -191,6 +191,11 @@ class Registry:
         entry = self._entries[name]
         allowed = ["name", *entry.param_names()]
         unknown = sorted(set(spec) - set(allowed))
+        refused = [k for k in unknown if k in entry.info.get("refuses", {})]
+        if refused:  # a key other entries take, which this one cannot: say why (info `refuses`: key -> reason)
+            raise InfcopError(f"config key '{key}.{refused[0]}': {self.kind} '{name}' takes no '{refused[0]}': "
+                              f"{entry.info['refuses'][refused[0]]}; allowed for {self.kind} '{name}': "
+                              f"{', '.join(allowed)}")
         if unknown:
             raise InfcopError(f"config key '{key}.{unknown[0]}' is unknown (a typo?); allowed for {self.kind} "
                               f"'{name}': {', '.join(allowed)}")

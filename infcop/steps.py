@@ -21,15 +21,15 @@ from .experiment import stage_settings
 from .faults import kill_point
 from .job import Env, Run
 from .locks import holding, stage_lock
-from .masks import MaskEnforcer, full_masks, remaining_fraction
+from .masks import MaskEnforcer, full_masks, prunable, remaining_fraction
 from .models import build_model
 from .pruners import prune
-from .schedules import allr, resolve_schedule
+from .schedules import allr, final_rate, resolve_schedule
 from .stopping import criteria_of, needs_flows, restore_metric
 from .tables import ITERATION_COLUMNS, LAYER_COLUMNS, csv_text, layer_rows
 from .flops import layer_macs, pruned_macs
 from .flows import noise_floors
-from .training import Reference, Schedule, accuracy, prepare_model, retrain
+from .training import Reference, Schedule, accuracy, prepare_model, retrain, steps_per_epoch
 
 log = logging.getLogger("infcop")
 
@@ -113,37 +113,52 @@ def _rewind_point(dataset, arch, seed, settings, epoch, dense_dir: Path, threads
     return out
 
 
-def rewind_state(method: dict, dense_dir: Path, dataset: str, arch: str):
+def reinit_seed(seed: int) -> int:
+    """`rewind: reinit`'s fresh initialisation: drawn as the dense run's was, from this seed instead of the
+    run's (one per run, the same in every iteration; recorded in metrics.json as `reinit_seed`)."""
+    return seed * 1_000_003 + 999_983
+
+
+def rewind_state(method: dict, dense_dir: Path, dataset: str, arch: str, seed: int | None = None, data=None):
     """The weights the survivors go back to: the trained dense ones, the random init, the dense network
-    after k epochs ({epoch: k}), or none."""
+    after k epochs ({epoch: k}), a fresh random init from another seed (`reinit`: Frankle & Carbin's
+    control, which needs the run's `seed` and its `data` for the network's shape), or none."""
     rewind = method["rewind"]
     if rewind == "none":
         return None
+    if rewind == "reinit":
+        with torch.random.fork_rng(devices=[]):  # the job's own random stream stays as it was
+            torch.manual_seed(reinit_seed(seed))
+            fresh = build_model(arch, data.in_channels, data.num_classes, data.image_size)
+        return {k: v.detach() for k, v in fresh.state_dict().items()}
     name = L.rewind_file(rewind["epoch"]) if isinstance(rewind, dict) else L.MODEL if rewind == "dense" else L.INIT
     return load_model_file(Path(dense_dir) / name, dataset, arch)["state"]
 
 
-def prune_seed(seed: int, iteration: int) -> int:
-    """What a random pruner draws from: the run's seed and the iteration, nothing else."""
-    return seed * 1_000_003 + iteration
+def prune_seed(seed: int, iteration: int, pruner: dict | None = None) -> int:
+    """What a random pruner draws from: the run's seed and the iteration, nothing else; the run's seed alone
+    for a pruner that draws once (`draw: once`)."""
+    return seed * 1_000_003 + (0 if (pruner or {}).get("draw") == "once" else iteration)
 
 
-def retraining_lr(method: dict, lr_max: float, model, before: dict, after: dict, budget: int,
-                  dense_epochs: int) -> float:
-    """The retraining's (start) rate: the preset's `lr`, ALLR's from how much this prune moved the weights of
-    the network it pruned (`lr: allr`, lr_max = training.lr, the dense run's rate), or training.lr."""
-    if method.get("lr") != "allr":
-        return float(method.get("lr", lr_max))
-    from .masks import prunable
-
-    layers = prunable(model)
-    total = removed_sq = 0.0
+def retraining_lr(method: dict, lr_max: float, model, before: dict, after: dict, budget: float,
+                  dense_epochs: int, dense: dict) -> float:
+    """The retraining's (start) rate: the preset's `lr`; `lr: final`, the dense run's last rate (fine-tuning);
+    ALLR's from how much this prune moved the network it pruned (`lr: allr`, lr_max = training.lr, the dense
+    run's rate); or training.lr. `dense`: the dense run's {'steps', 'lr', 'schedule'}."""
+    lr = method.get("lr")
+    if lr == "final":
+        return final_rate(dense)
+    if lr != "allr":
+        return float(lr if lr is not None else lr_max)
+    # BIMP's relative norm drop: ||theta - theta_pruned|| / ||theta|| over every module's weight and bias
+    total = sum(float(p.detach().double().pow(2).sum()) for p in model.parameters())
+    removed_sq = 0.0
     kept_before = removed = 0
+    layers = prunable(model)
     for n, m in before.items():
-        w = layers[n].detach().double()
         gone = m & ~after[n]
-        total += float(w.pow(2).sum())
-        removed_sq += float(w[gone].pow(2).sum())
+        removed_sq += float(layers[n].detach().double()[gone].pow(2).sum())
         kept_before += int(m.sum())
         removed += int(gone.sum())
     moved = math.sqrt(removed_sq / total) if total > 0 else 0.0
@@ -177,20 +192,26 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
     checkpoint = EpochCheckpoint(out / L.RESUME, fingerprint(
         "imp", run.meta(), stage_settings(settings, "iteration", method), env.data.content_hash,
         previous_dir / L.MODEL, dense_dir / L.MODEL))
-    draw = prune_seed(seed, iteration)
+    draw = prune_seed(seed, iteration, method["pruner"])
+    rewound = rewind_state(method, dense_dir, dataset, arch, seed, env.data)  # also what SNIP/SynFlow score
     t0 = time.perf_counter()
-    masks = {k: v.to(env.device) for k, v in prune(prev_model, prev_masks, method["pruner"], seed=draw).items()}
+    masks = {k: v.to(env.device) for k, v in prune(prev_model, prev_masks, method["pruner"], seed=draw, data=env.data,
+                                                   rewind=rewound, iteration=iteration,
+                                                   iterations=method.get("iterations")).items()}
     prune_s = time.perf_counter() - t0
     max_epochs = method.get("max_epochs", env.tr["max_epochs"])
-    lr = retraining_lr(method, env.tr["lr"], prev_model, prev_masks, masks, max_epochs, settings["dense"]["epochs"])
+    dense_run = {"epochs": settings["dense"]["epochs"], "lr": env.tr["lr"],
+                 "schedule": resolve_schedule("training.schedule", env.tr["schedule"])}
+    per_epoch = steps_per_epoch(env.data, env.tr["batch_size"], env.tr.get("passes", 1))
+    lr = retraining_lr(method, env.tr["lr"], prev_model, prev_masks, masks, max_epochs, settings["dense"]["epochs"],
+                       {**dense_run, "steps": dense_run["epochs"] * per_epoch})
     schedule = Schedule(criteria_of(method["stop"]), max_epochs, method.get("min_epochs", env.tr["min_epochs"]),
                         epoch0=True, lr_schedule=method.get("schedule"), lr=lr, pruner=method["pruner"], seed=draw,
-                        dense={"epochs": settings["dense"]["epochs"], "lr": env.tr["lr"],
-                               "schedule": resolve_schedule("training.schedule", env.tr["schedule"])})
+                        dense=dense_run, anneal=method.get("anneal_on_stop"), optimizer=method.get("optimizer"))
     model = prev_model
     restore = restore_metric(schedule.criteria)
     result = retrain(env, run, model, masks, schedule, checkpoint, reference=Reference(reference, dense_metrics),
-                     initial=rewinder(rewind_state(method, dense_dir, dataset, arch), masks), keep_best=restore or False)
+                     initial=rewinder(rewound, masks), keep_best=restore or False)
     history = result["history"]
     last = history[-1]
     restored = None
@@ -198,11 +219,12 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
         # early stopping as practised: end with the best epoch's weights (paid for up to the stopping epoch)
         model.load_state_dict({k: v.to(env.device) for k, v in result["best"]["state"].items()})
         restored = result["best"]["epoch"]
+    stop = next(h for h in reversed(history) if not h.get("anneal"))  # the epoch the criteria ended it
     accuracy_ids = [c.id for c in schedule.criteria if c.name == "accuracy"]
     early = None
     if accuracy_ids:  # did the stop come before the accuracy criterion alone would have allowed it?
-        early = last["stop_reason"] != "budget" and not any(last["criteria"][i]["holds"] for i in accuracy_ids)
-    trained = last["epoch"] - 1 + last["fraction"] if "fraction" in last else last["epoch"]  # a partial last epoch
+        early = stop["stop_reason"] != "budget" and not any(stop["criteria"][i]["holds"] for i in accuracy_ids)
+    trained = sum(h.get("fraction", 1) for h in history if h["epoch"] > 0)  # a partial epoch counted in steps
     metrics = {**run.meta(), "remaining_weights": remaining_fraction(masks), "epochs_trained": trained,
                "stop_reason": last["stop_reason"],
                "val_accuracy": last["val_accuracy"] if restored is None else result["best"]["val_accuracy"],
@@ -212,6 +234,7 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
                "train_seconds": _summed(history, "train_seconds") + prune_s,
                "flow_seconds": _summed(history, "flow_seconds"),
                "mask_seconds": float(sum(h.get("mask_seconds", 0.0) for h in history)), "lr_start": lr,
+               "reinit_seed": reinit_seed(seed) if method["rewind"] == "reinit" else None,
                "method_spec": method, "device": str(env.device),
                "layers": dense_metrics["layers"], "pairs": dense_metrics["pairs"], "epochs": history}
     save_torch(model_record(model, masks, env.model_meta(run)), out / L.MODEL)
@@ -242,7 +265,8 @@ def export_ticket(dataset: str, arch: str, seed: int, method_name: str, method: 
             last_dir / L.MODEL))
         schedule = Schedule(criteria_of([{"name": "budget"}]), final_epochs, final_epochs)
         history = retrain(env, run, model, masks, schedule, checkpoint, measure=False,
-                          initial=rewinder(rewind_state(method, dense_dir, dataset, arch), masks))["history"]
+                          initial=rewinder(rewind_state(method, dense_dir, dataset, arch, seed, env.data),
+                                           masks))["history"]
     meta = {**env.model_meta(run), "iteration": iteration, "registry_name": arch, "final_epochs": final_epochs}
     record = model_record(model, masks, meta)
     record["format"] = TICKET_FORMAT

@@ -243,17 +243,23 @@ def needs_val_loss(criteria) -> bool:
 
 @STOPS.register("mask_stable", params=[
     Param("delta", "number", default=0.1, lo=0, hi=1, lo_open=True,
-          help="stop once the would-be mask differs from each of the last `window` epochs' by less than delta"),
-    Param("window", "integer", default=4, lo=1, help="how many previous epochs' would-be masks it must match")],
+          help="stop once the would-be mask differs from each of the last `window` epochs' by at most delta"),
+    Param("window", "integer", default=4, lo=1, help="how many previous epochs' would-be masks it must match"),
+    Param("normalise", "choice", default="all", choices=("all", "removed"),
+          help="all: Hamming distance over all mask entries (Early-Bird's); removed: over the weights the two "
+               "masks would remove")],
     label="mask stability")
 class MaskStable(Criterion):
-    """Early-Bird's signal (You et al., ICLR 2020): each epoch the method's pruner is applied to the current
-    weights; once that would-be mask's distance to each of the last `window` epochs' would-be masks is
-    below `delta`, the mask has settled and retraining stops. Needs no probe pass.
+    """Early-Bird's signal (You et al., ICLR 2020; GATECH-EIC/Early-Bird-Tickets `EarlyBird`): each epoch the
+    method's pruner is applied to the current weights; once that would-be mask's distance to each of the
+    last `window` epochs' would-be masks is at most `delta`, the mask has settled and retraining stops.
+    Early-Bird's defaults: delta 0.1, window 4 (it keeps 5 masks). Needs no probe pass.
 
-    The distance of two would-be masks is |A xor B| / (|A| + |B|) over the weights each would remove (A, B):
-    0 when they remove the same weights, 1 when disjoint. (Early-Bird divides by all weights; weights
-    pruned in earlier iterations agree in every mask, so that share would shrink with sparsity.)"""
+    `normalise: all` (default, Early-Bird's `cal_dist`): the Hamming distance divided by all mask entries of
+    the prunable layers, weights pruned in earlier iterations included (they agree in every mask, so the
+    distance shrinks with sparsity, as it would in Early-Bird's code). `normalise: removed`: |A xor B| /
+    (|A| + |B|) over the weights each would remove (A, B), 0 when they remove the same weights, 1 when
+    disjoint, and stops only below delta -- 2-10 times stricter at the same delta in later iterations."""
     measure = "mask_distance"
     form = "delta"
 
@@ -262,7 +268,8 @@ class MaskStable(Criterion):
         return int(self.params["window"])
 
     def value(self, record, reference):
-        recent = (record.get("mask_distances") or [])[:self.mask_window]
+        key = "mask_distances" if self.params.get("normalise", "all") == "all" else "mask_distances_removed"
+        recent = (record.get(key) or [])[:self.mask_window]
         return max(recent) if len(recent) == self.mask_window else float("nan")
 
     def threshold(self, record, reference):
@@ -270,7 +277,11 @@ class MaskStable(Criterion):
 
     def holds(self, record, reference):
         v = self.value(record, reference)
-        return not math.isnan(v) and v < self.threshold(record, reference)
+        if math.isnan(v):
+            return False
+        # Early-Bird fails a window only on a distance > delta; the `removed` form kept its strict `<`
+        return v <= self.threshold(record, reference) if self.params.get("normalise", "all") == "all" \
+            else v < self.threshold(record, reference)
 
 
 def normalise_stops(stops, key_: str = "stop") -> list[dict]:

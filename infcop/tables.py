@@ -21,7 +21,8 @@ ITERATION_COLUMNS = RUN_KEYS + ["iteration", "remaining_weights", "test_accuracy
 LAYER_COLUMNS = RUN_KEYS + ["iteration", "metric", "layer", "layer_index", "value"]
 EPOCH_COLUMNS = RUN_KEYS + ["iteration", "epoch", "train_loss", "val_accuracy", "info_distance", "abs_distance",
                             "cka_distance", "grad_distance", "mask_distance", "stopped", "stop_reason",
-                            "remaining_weights", "lr", "train_seconds", "flow_seconds", "mask_seconds"]
+                            "remaining_weights", "lr", "steps", "anneal", "train_seconds", "flow_seconds",
+                            "mask_seconds"]
 EPOCH_LAYER_COLUMNS = RUN_KEYS + ["iteration", "epoch", "metric", "layer", "layer_index", "value"]
 CRITERIA_COLUMNS = RUN_KEYS + ["iteration", "epoch", "criterion", "name", "measure", "form", "value", "threshold",
                                "holds", "status"]
@@ -64,16 +65,25 @@ def threshold_columns() -> list[tuple[str, str, str]]:
 
 
 def recipe(m: dict, settings: dict | None = None) -> str:
-    """A method's retraining recipe: rewind point, learning-rate schedule and (start) rate."""
+    """A method's retraining recipe: rewind point, learning-rate schedule, (start) rate, and the optimizer
+    when it is not SGD."""
     from .config import rewind_label
+    from .optimizers import OPTIMIZERS
     from .schedules import resolve_schedule
 
     tr = (settings or {}).get("training", {})
     sched = resolve_schedule("schedule", m.get("schedule", tr.get("schedule", "constant")))
-    extra = ",".join(f"{k}={v:g}" for k, v in sorted(sched.items()) if k != "name" and v)
+
+    def text(v):
+        return "/".join(f"{x:g}" for x in v) if isinstance(v, (list, tuple)) else f"{v:g}"
+    extra = ",".join(f"{k}={text(v)}" for k, v in sorted(sched.items()) if k != "name" and v)
     lr = m.get("lr", tr.get("lr"))
     lr_text = "" if lr is None or sched["name"] == "replay" else f" lr {lr if isinstance(lr, str) else f'{lr:g}'}"
-    return f"rewind {rewind_label(m['rewind'])}, {sched['name']}{f'({extra})' if extra else ''}{lr_text}"
+    opt = OPTIMIZERS.resolve("optimizer", m.get("optimizer", tr.get("optimizer", "sgd")))
+    opt_text = "" if opt["name"] == "sgd" else ", " + opt["name"] + "".join(
+        f" {k}={v:g}" for k, v in sorted(opt.items()) if k != "name" and v != OPTIMIZERS.get(opt["name"]).params[
+            OPTIMIZERS.get(opt["name"]).param_names().index(k)].default)
+    return f"rewind {rewind_label(m['rewind'])}, {sched['name']}{f'({extra})' if extra else ''}{lr_text}{opt_text}"
 
 
 def pruner_label(spec: dict) -> str:

@@ -1,5 +1,5 @@
-"""The training loop: SGD, mask enforcement, and the epoch loop that trains, measures, asks the stop
-criteria and writes an epoch checkpoint after every epoch."""
+"""The training loop: the optimizer, mask enforcement, the learning rate of every step, and the epoch loop
+that trains, measures, asks the stop criteria and writes an epoch checkpoint after every epoch."""
 from __future__ import annotations
 
 import logging
@@ -19,7 +19,7 @@ from .data import Dataset, Split, batches
 from .faults import kill_point
 from .measures import MEASURES, distance
 from .masks import MaskEnforcer
-from .schedules import lr_at
+from .schedules import anneal_rate, lr_at
 from .stopping import Criterion, decide, mask_window, needs_val_loss
 
 log = logging.getLogger("infcop")
@@ -65,62 +65,21 @@ def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
     return model
 
 
-class SGD:
-    """SGD with momentum, Nesterov and weight decay, step for step the same arithmetic as torch.optim.SGD
-    (dampening 0). Ours because constructing torch.optim's first optimizer imports torch._dynamo, which
-    costs about two seconds in every short workflow job."""
+def optimizer_for(model: nn.Module, tr: dict, spec=None):
+    """The optimizer of a training: the preset's `spec` or training.optimizer, at training.lr (each step then
+    sets its rate from the schedule)."""
+    from .optimizers import make_optimizer, resolve_optimizer
 
-    def __init__(self, params, lr: float, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0):
-        self.params = [p for p in params if p.requires_grad]
-        self.param_groups = [{"lr": lr}]
-        self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
-        self.buffers: list[torch.Tensor] | None = None
-
-    def zero_grad(self, set_to_none: bool = True):
-        for p in self.params:
-            p.grad = None
-
-    @torch.no_grad()
-    def step(self):
-        lr = self.param_groups[0]["lr"]
-        params = [p for p in self.params if p.grad is not None]
-        if len(params) != len(self.params):
-            raise RuntimeError("every trainable parameter needs a gradient")
-        grads = [p.grad for p in params]
-        if self.weight_decay:
-            grads = torch._foreach_add(grads, params, alpha=self.weight_decay)
-        if self.momentum:
-            if self.buffers is None:
-                self.buffers = [g.detach().clone() for g in grads]
-            else:
-                torch._foreach_mul_(self.buffers, self.momentum)
-                torch._foreach_add_(self.buffers, grads)
-            if self.nesterov:
-                grads = torch._foreach_add(grads, self.buffers, alpha=self.momentum)
-            else:
-                grads = self.buffers
-        torch._foreach_add_(params, grads, alpha=-lr)
-
-    def state_dict(self) -> dict:
-        return {"lr": self.param_groups[0]["lr"],
-                "buffers": [b.detach().cpu() for b in self.buffers] if self.buffers is not None else None}
-
-    def load_state_dict(self, state: dict):
-        self.param_groups[0]["lr"] = state["lr"]
-        bufs = state["buffers"]
-        self.buffers = None if bufs is None else [b.to(p.device, p.dtype) for b, p in zip(bufs, self.params)]
-
-
-def make_optimizer(model: nn.Module, tr: dict) -> SGD:
-    return SGD(model.parameters(), lr=tr["lr"], momentum=tr["momentum"],
-               nesterov=bool(tr["nesterov"]) and tr["momentum"] > 0, weight_decay=tr["weight_decay"])
+    return make_optimizer(model.parameters(), tr["lr"],
+                          resolve_optimizer("optimizer", spec or tr.get("optimizer", "sgd"), tr))
 
 
 class WouldBeMasks:
     """Early-Bird's stop signal: every epoch, the mask the method's pruner would choose from the weights as
-    they are now, and its distance (infcop.stopping.MaskStable) to each of the last `window` epochs'
-    would-be masks, most recent first, in the record (`mask_distance`: to the previous epoch's). Its
-    seconds are recorded: the method pays for them."""
+    they are now, and its distances (infcop.stopping.MaskStable) to each of the last `window` epochs'
+    would-be masks, most recent first, in the record: `mask_distances` over all mask entries (Early-Bird's),
+    `mask_distances_removed` over the weights the two would remove; `mask_distance`: Early-Bird's to the
+    previous epoch's. Its seconds are recorded: the method pays for them."""
 
     def __init__(self, pruner: dict, window: int, seed: int = 0, recent: list | None = None):
         self.pruner, self.window, self.seed = pruner, window, seed
@@ -128,8 +87,14 @@ class WouldBeMasks:
 
     @staticmethod
     def distance(a, b, alive: int) -> float:
+        """|a xor b| over the weights the two masks would remove (of `alive` survivors)."""
         removed = (alive - int(a.sum())) + (alive - int(b.sum()))
         return int((a ^ b).sum()) / removed if removed else 0.0
+
+    @staticmethod
+    def hamming(a, b) -> float:
+        """Early-Bird's `cal_dist`: the share of all mask entries where the two masks differ."""
+        return int((a ^ b).sum()) / a.numel()
 
     def observe(self, model, masks: dict, rec: dict) -> None:
         from .pruners import prune
@@ -138,10 +103,11 @@ class WouldBeMasks:
         now = prune(model, masks, self.pruner, seed=self.seed)
         flat = torch.cat([now[k].flatten() for k in sorted(now)])
         alive = int(sum(int(m.sum()) for m in masks.values()))
-        dists = [self.distance(flat, old, alive) for old in reversed(self.recent)]
+        olds = list(reversed(self.recent))
         self.recent = (self.recent + [flat])[-self.window:]
-        rec["mask_distances"] = dists
-        rec["mask_distance"] = dists[0] if dists else float("nan")
+        rec["mask_distances"] = [self.hamming(flat, old) for old in olds]
+        rec["mask_distances_removed"] = [self.distance(flat, old, alive) for old in olds]
+        rec["mask_distance"] = rec["mask_distances"][0] if olds else float("nan")
         rec["mask_seconds"] = time.perf_counter() - t0
 
 
@@ -160,15 +126,20 @@ def steps_per_epoch(data: Dataset, batch_size: int, passes: int = 1) -> int:
 
 
 def train_epoch(model, data: Dataset, opt, enforcer: MaskEnforcer | None, generator, batch_size: int,
-                autocast=nullcontext, passes: int = 1, max_steps: int | None = None) -> float:
+                autocast=nullcontext, passes: int = 1, max_steps: int | None = None, rate=None) -> float:
     """One epoch: `passes` shuffled passes over the training split (the study's "epoch" was two); with
-    `max_steps`, only its first steps (the last, partial epoch of a fractional budget)."""
+    `max_steps`, only its first steps (the last, partial epoch of a fractional budget). `rate(step)`: the
+    learning rate of the epoch's 0-based step (default: the optimizer's as it is)."""
     model.train()
     total = torch.zeros((), device=data.train.x.device)
     count = 0
     for step, (xb, yb) in enumerate(_passes(data, batch_size, generator, passes)):
         if max_steps is not None and step >= max_steps:
             break
+        if rate is not None:
+            lr = rate(step)
+            for group in opt.param_groups:
+                group["lr"] = lr
         with autocast():
             loss = nn.functional.cross_entropy(model(xb), yb)
         opt.zero_grad(set_to_none=True)
@@ -209,9 +180,13 @@ def mean_loss(model, split: Split, batch_size: int = 512, autocast=nullcontext) 
 class Schedule:
     """How long one retraining may run and what may stop it: every criterion is asked after every epoch
     (epoch 0 included when `epoch0`), and may stop it from `min_epochs` on; `max_epochs` always ends it.
-    The learning-rate schedule (`lr_schedule`, default training.schedule) spans `lr_horizon` epochs (default:
-    max_epochs) from rate `lr` (default training.lr); `dense` describes the dense run for schedules that
-    replay it. `pruner` (with `seed`): the method's, for criteria that read would-be masks."""
+    The learning-rate schedule (`lr_schedule`, default training.schedule) sets the rate of every step; it
+    spans `lr_horizon` epochs (default: the max_epochs budget's steps) from rate `lr` (default training.lr);
+    `dense` describes the dense run ({'epochs', 'lr', 'schedule'}) for schedules that replay it. `anneal`:
+    once a stop criterion ends the training before its schedule has, train on for that many epochs ({'epochs':
+    k}) or that share of the epochs trained ({'share': s}) with the rate decaying linearly to 0. `optimizer`:
+    the preset's (default training.optimizer). `pruner` (with `seed`): the method's, for criteria that read
+    would-be masks."""
     criteria: list[Criterion] = field(default_factory=list)
     max_epochs: float = 1  # a fraction trains the last epoch's first steps only (counted in steps)
     min_epochs: int = 0
@@ -220,8 +195,18 @@ class Schedule:
     lr_schedule: dict | str | None = None
     lr: float | None = None
     dense: dict | None = None
+    anneal: dict | None = None
+    optimizer: dict | str | None = None
     pruner: dict | None = None
     seed: int = 0
+
+    def horizon_steps(self, per_epoch: int) -> int:
+        """The steps the learning-rate schedule spans: lr_horizon whole epochs, or the budget's steps (a
+        fractional budget's last epoch counted in steps)."""
+        if self.lr_horizon:
+            return self.lr_horizon * per_epoch
+        whole, part = divmod(self.max_epochs, 1)
+        return max(1, int(whole) * per_epoch + (max(1, round(part * per_epoch)) if part else 0))
 
 
 @dataclass
@@ -276,9 +261,11 @@ def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpo
     accuracy, flows, distances and every criterion's verdict are recorded and the epoch checkpoint is
     written. A matching checkpoint is resumed exactly (weights, masks, optimizer, RNG, history, and the
     criteria's state, replayed from the history). `keep_best` (True: validation accuracy; or a metric name,
-    'val_loss' lower-is-better) keeps the best epoch's weights in the result's `best` (epoch 0 included)."""
+    'val_loss' lower-is-better) keeps the best epoch's weights in the result's `best` (epoch 0 included).
+    With `schedule.anneal`, a stop before the schedule's end is followed by the annealing epochs (recorded
+    with `anneal: true`; the criteria are not asked again)."""
     tr = env.tr
-    opt = make_optimizer(model, tr)
+    opt = optimizer_for(model, tr, schedule.optimizer)
     history, best = [], None
     ref_metrics = reference.metrics if reference is not None else {}
     window = mask_window(schedule.criteria)
@@ -296,8 +283,9 @@ def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpo
         if would_be is not None:
             would_be.recent = list(resumed.get("would_be") or [])
         for rec in history:  # the criteria's state (epoch-0 distance, best so far) as it was
-            for c in schedule.criteria:
-                c.holds(rec, ref_metrics)
+            if not rec.get("anneal"):
+                for c in schedule.criteria:
+                    c.holds(rec, ref_metrics)
         log.info("%s: resuming after epoch %d from %s", run.label(), resumed["epoch"], checkpoint.path)
     elif initial is not None:
         initial(model)
@@ -323,7 +311,7 @@ def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpo
                     "state": {k: t.detach().cpu().clone() for k, t in model.state_dict().items()}}
 
     if not history and schedule.epoch0:
-        rec = {"epoch": 0, "train_loss": None, "lr": None}  # None, not NaN: NaN != NaN breaks comparisons
+        rec = {"epoch": 0, "train_loss": None, "lr": None, "steps": 0}  # None, not NaN: NaN != NaN breaks comparisons
         stopped, reason, eval_s = _measure_epoch(env, model, masks, schedule, reference, measure, 0, rec, ref_metrics,
                                                  would_be)
         rec["train_seconds"] = eval_s
@@ -333,35 +321,87 @@ def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpo
                  rec["val_accuracy"], rec["info_distance"], rec["grad_distance"],
                  f"STOP ({reason}): no retraining needed" if stopped else "retrain")
         save(0)
-    stopped = bool(history) and history[-1]["stopped"]
-    epoch = history[-1]["epoch"] if history else 0
-    horizon = schedule.lr_horizon or max(1, math.ceil(schedule.max_epochs))  # the epochs begun, a partial one too
-    while not stopped:
-        epoch += 1
-        lr = lr_at(epoch, horizon, tr["lr"] if schedule.lr is None else schedule.lr,
-                   schedule.lr_schedule or tr["schedule"], schedule.dense)
-        for group in opt.param_groups:
-            group["lr"] = lr
+    per_epoch = steps_per_epoch(env.data, tr["batch_size"], tr.get("passes", 1))
+    horizon = schedule.horizon_steps(per_epoch)
+    start_lr = tr["lr"] if schedule.lr is None else schedule.lr
+    spec = schedule.lr_schedule or tr["schedule"]
+    dense = None if schedule.dense is None else {**schedule.dense, "steps": schedule.dense["epochs"] * per_epoch}
+
+    def train_one(epoch, steps, rate):
+        """One epoch of `steps` steps (None: all), each at `rate(step of the training)`; its record."""
+        done = sum(r.get("steps", per_epoch) for r in history if r["epoch"] > 0)
+        rates = []
+
+        def at(i):
+            rates.append(rate(done + i))
+            return rates[-1]
         t0 = time.perf_counter()
-        part = schedule.max_epochs - (epoch - 1)  # below 1: a fractional budget's last epoch
-        total_steps = steps_per_epoch(env.data, tr["batch_size"], tr.get("passes", 1))
-        steps = max(1, round(part * total_steps)) if part < 1 else None
         loss = train_epoch(model, env.data, opt, enforcer, epoch_generator(run.seed, run.iteration, epoch),
-                           tr["batch_size"], env.autocast, tr.get("passes", 1), max_steps=steps)
+                           tr["batch_size"], env.autocast, tr.get("passes", 1), max_steps=steps, rate=at)
         if not math.isfinite(loss):
             raise DivergenceError(f"training diverged ({run.label()}): the loss became {loss} in epoch {epoch}; "
                                   "lower training.lr or check the data")
-        train_s = time.perf_counter() - t0
-        rec = {"epoch": epoch, "train_loss": loss, "lr": lr}
-        if steps is not None:
-            rec["fraction"] = steps / total_steps  # of an epoch: what the cost counts
+        rec = {"epoch": epoch, "train_loss": loss, "lr": sum(rates) / len(rates), "steps": len(rates)}
+        if steps is not None and steps < per_epoch:
+            rec["fraction"] = steps / per_epoch  # of an epoch: what the cost counts
+        return rec, time.perf_counter() - t0
+
+    stopped = bool(history) and (history[-1]["stopped"] or bool(history[-1].get("anneal")))
+    epoch = history[-1]["epoch"] if history else 0
+    while not stopped:
+        epoch += 1
+        part = schedule.max_epochs - (epoch - 1)  # below 1: a fractional budget's last epoch
+        steps = max(1, round(part * per_epoch)) if part < 1 else None
+        rec, train_s = train_one(epoch, steps, lambda i: lr_at(i, horizon, start_lr, spec, dense))
         stopped, reason, eval_s = _measure_epoch(env, model, masks, schedule, reference, measure, epoch, rec,
                                                  ref_metrics, would_be)
         rec["train_seconds"] = train_s + eval_s
         history.append(rec)
         consider(rec)
         log.info("%s epoch %d loss %.4f val_acc %.4f info_dist %.4f grad_dist %.4f %s", run.label(), epoch,
-                 loss, rec["val_accuracy"], rec["info_distance"], rec["grad_distance"],
+                 rec["train_loss"], rec["val_accuracy"], rec["info_distance"], rec["grad_distance"],
                  f"STOP ({reason})" if stopped else "go on")
         save(epoch)
+    _anneal(history, schedule, per_epoch, horizon, lambda i: lr_at(i, horizon, start_lr, spec, dense),
+            train_one, env, model, save, consider, run)
     return {"history": history, "best": best}
+
+
+def anneal_steps(history: list, anneal: dict | None, per_epoch: int, horizon: int) -> int:
+    """How many annealing steps follow the stop: none unless a stop criterion (not the budget) ended the
+    training before its schedule did."""
+    if not history:
+        return 0
+    stop = next(r for r in reversed(history) if not r.get("anneal"))
+    done = sum(r.get("steps", per_epoch) for r in history if r["epoch"] > 0 and not r.get("anneal"))
+    if not anneal or stop["stop_reason"] in ("budget", "") or done >= horizon:
+        return 0
+    if "epochs" in anneal:
+        return max(1, round(float(anneal["epochs"]) * per_epoch))
+    return max(1, round(float(anneal["share"]) * done))
+
+
+def _anneal(history, schedule, per_epoch, horizon, rate_of, train_one, env, model, save, consider, run) -> None:
+    total = anneal_steps(history, schedule.anneal, per_epoch, horizon)
+    if not total:
+        return
+    stop = next(r for r in reversed(history) if not r.get("anneal"))
+    begin = sum(r.get("steps", per_epoch) for r in history if r["epoch"] > 0 and not r.get("anneal"))
+    start = rate_of(begin)  # where the schedule would have gone on
+    done = sum(r["steps"] for r in history if r.get("anneal"))
+    epoch = history[-1]["epoch"]
+    while done < total:
+        epoch += 1
+        steps = min(per_epoch, total - done)
+        offset = done
+        rec, train_s = train_one(epoch, steps, lambda i: anneal_rate(i - begin, total, start))
+        t0 = time.perf_counter()
+        rec["val_accuracy"] = accuracy(model, env.data.val, autocast=env.autocast)
+        rec.update(anneal=True, stopped=False, stop_reason=stop["stop_reason"], flow_seconds=0.0,  # no flows
+                   train_seconds=train_s + time.perf_counter() - t0)
+        history.append(rec)
+        consider(rec)
+        done = offset + rec["steps"]
+        log.info("%s epoch %d (annealing after the stop) loss %.4f val_acc %.4f lr %.4g", run.label(), epoch,
+                 rec["train_loss"], rec["val_accuracy"], rec["lr"])
+        save(epoch)

@@ -34,7 +34,7 @@ CASES = [
     ("unknown-method", {"experiment.methods": ["lth", "nosuch"]}, ["nosuch", "lth"]),
     ("unknown-pruner", {"methods.lth.pruner": {"name": "randm", "rate": 0.2}}, ["randm", "magnitude, sap, random"]),
     ("unknown-stop", {"methods.lth.stop": ["sometimes"]}, ["sometimes", "budget"]),
-    ("unknown-rewind", {"methods.lth.rewind": "late"}, ["rewind", "late", "dense, init, none"]),
+    ("unknown-rewind", {"methods.lth.rewind": "late"}, ["rewind", "late", "dense, init, reinit, none"]),
     ("p-not-below-q", {"methods.ciap.pruner.p": 2}, ["p must be < q", "p=2"]),
     ("p-not-positive", {"methods.ciap.pruner.p": 0}, ["methods.ciap.pruner.p", "> 0"]),
     ("negative-epsilon", {"methods.ciap.stop.0.epsilon": -0.1}, ["epsilon", "-0.1", "> 0"]),

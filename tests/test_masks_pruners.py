@@ -8,27 +8,23 @@ from infcop import InfcopError
 from infcop.masks import MaskEnforcer, full_masks, prunable, remaining_fraction
 from infcop.models import build_model
 from infcop.pruners import pq_index, prune, sap_prune_count
-from infcop.training import SGD
+from infcop.training import optimizer_for
 
 
-@pytest.mark.parametrize("momentum,nesterov,wd", [(0.0, False, 0.0), (0.9, False, 5e-4), (0.9, True, 1e-2)])
-def test_our_sgd_matches_torch_optim_sgd(momentum, nesterov, wd):
-    torch.manual_seed(0)
-    a = build_model("small_cnn", 1, 10, 8)
-    b = build_model("small_cnn", 1, 10, 8)
-    b.load_state_dict(a.state_dict())
-    ours = SGD(a.parameters(), lr=0.05, momentum=momentum, nesterov=nesterov, weight_decay=wd)
-    ref = torch.optim.SGD(b.parameters(), lr=0.05, momentum=momentum, nesterov=nesterov, weight_decay=wd)
-    for step in range(5):
-        x = torch.randn(8, 1, 8, 8)
-        for model, opt in ((a, ours), (b, ref)):
-            opt.zero_grad()
-            model(x).pow(2).mean().backward()
-            opt.step()
-        if step == 2:  # a checkpoint round trip in the middle changes nothing
-            ours.load_state_dict(ours.state_dict())
-    for pa, pb in zip(a.parameters(), b.parameters()):
-        torch.testing.assert_close(pa, pb, rtol=1e-6, atol=1e-7)
+@pytest.mark.parametrize("spec", ["sgd", {"name": "sgd", "momentum": 0.0}, "adam", {"name": "adamw", "eps": 1e-6}])
+def test_optimizers_are_torch_optims_with_the_configured_hyperparameters(spec):
+    tr = {"lr": 0.05, "momentum": 0.8, "nesterov": True, "weight_decay": 1e-3}
+    opt = optimizer_for(build_model("small_cnn", 1, 10, 8), tr, spec)
+    group = opt.param_groups[0]
+    name = spec if isinstance(spec, str) else spec["name"]
+    assert type(opt) is {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
+    assert group["lr"] == 0.05
+    if name == "sgd":  # SGD takes training.momentum/nesterov/weight_decay unless the spec sets them
+        momentum = 0.0 if isinstance(spec, dict) else 0.8
+        assert (group["momentum"], group["nesterov"], group["weight_decay"]) == (momentum, momentum > 0, 1e-3)
+    else:  # Adam and AdamW take their own defaults: L2 0 for Adam, decoupled 0.01 for AdamW
+        assert group["betas"] == (0.9, 0.999) and group["weight_decay"] == (0.0 if name == "adam" else 0.01)
+        assert group["eps"] == (1e-6 if isinstance(spec, dict) else 1e-8)
 
 
 def test_prunable_are_conv_and_linear_weights_only():
@@ -47,13 +43,15 @@ def test_remaining_fraction_counts_prunable_weights_only():
     assert remaining_fraction(masks) == pytest.approx(1 - 64 * 256 / total)
 
 
-def test_masked_weights_stay_exactly_zero_with_momentum_and_weight_decay():
+@pytest.mark.parametrize("spec", [{"name": "sgd", "momentum": 0.9, "nesterov": True, "weight_decay": 0.01},
+                                  {"name": "adam", "weight_decay": 0.01}, {"name": "adamw", "weight_decay": 0.1}])
+def test_masked_weights_stay_exactly_zero_with_momentum_and_weight_decay(spec):
     torch.manual_seed(0)
     model = build_model("small_cnn", 1, 10, 8)
     masks = prune(model, full_masks(model), {"name": "magnitude", "rate": 0.5, "scope": "layer"})
     enforcer = MaskEnforcer(model, masks)
     enforcer.apply_weights()
-    opt = SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)
+    opt = optimizer_for(model, {"lr": 0.01}, spec)
     for _ in range(20):
         loss = model(torch.randn(16, 1, 8, 8)).pow(2).mean()
         opt.zero_grad()
@@ -65,8 +63,9 @@ def test_masked_weights_stay_exactly_zero_with_momentum_and_weight_decay():
     for n, m in masks.items():
         assert torch.all(params[n][~m] == 0)
         assert torch.any(params[n][m] != 0)
-        buf = next(b for p, b in zip(opt.params, opt.buffers) if p is params[n])
-        assert torch.all(buf[~m] == 0)
+        state = opt.state[params[n]]  # the optimizer never accumulates anything for a pruned weight
+        first = state["momentum_buffer"] if spec["name"] == "sgd" else state["exp_avg"]
+        assert torch.all(first[~m] == 0) and torch.any(first[m] != 0)
 
 
 def test_pq_index_by_hand():

@@ -26,35 +26,56 @@ from workflow_helpers import TINY, snakemake, workdir
 
 # --- schedules --------------------------------------------------------------------------------------------
 
-def test_linear_decay_is_the_schedule_at_each_epochs_midpoint():
-    rates = [lr_at(e, 4, 0.1, "linear") for e in range(1, 5)]
-    assert rates == pytest.approx([0.0875, 0.0625, 0.0375, 0.0125])
-    assert lr_at(1, 1, 0.1, "linear") == pytest.approx(0.05)  # one epoch: the mean of a decay to 0 over it
+def _bimp_rates(n, a, warmup):
+    """BIMP's `define_retrain_schedule` for ALLR, written out by hand: W = int(warmup * n) warm-up steps of a
+    CosineAnnealingLR from 0 up to `a` (T_max = W, eta_min = a: a * (1 - cos(pi i / W)) / 2), then a
+    LinearLR from `a` to 0 over n - W steps that SequentialSchedulers switches to at milestone W + 1 (so
+    step W + 1 is still at `a`); without warm-up, LinearLR alone (a * (1 - i / n))."""
+    w = int(warmup * n)
+    if w == 0:
+        return [a * (1 - i / n) for i in range(n)]
+    return [a * (1 - math.cos(math.pi * i / w)) / 2 if i <= w else a * (1 - (i - w - 1) / (n - w)) for i in range(n)]
 
 
-def test_linear_warmup_rises_then_decays_to_zero():
-    spec = {"name": "linear", "warmup": 0.25}
-    rates = [lr_at(e, 4, 0.1, spec) for e in range(1, 5)]
-    # midpoints 1/8, 3/8, 5/8, 7/8: up to 1/4 the rate rises as u / 0.25, then falls as (1 - u) / 0.75
-    assert rates == pytest.approx([0.05, 0.1 * 0.625 / 0.75, 0.1 * 0.375 / 0.75, 0.1 * 0.125 / 0.75])
+@pytest.mark.parametrize("epochs", [1, 2, 10])
+@pytest.mark.parametrize("warmup", [0.0, 0.1])
+def test_linear_is_bimps_schedule_step_by_step(epochs, warmup):
+    per_epoch = 47  # 3,000 images at batch size 64
+    n = epochs * per_epoch
+    spec = {"name": "linear", "warmup": warmup}
+    got = [lr_at(i, n, 0.04, spec) for i in range(n)]
+    assert got == pytest.approx(_bimp_rates(n, 0.04, warmup), abs=1e-15)
+    if warmup:  # a one-epoch retraining warms up over 4 steps and still decays to a/n at its end
+        assert got[0] == 0 and max(got) == pytest.approx(0.04)
+    assert got[-1] == pytest.approx(0.04 * (1 if not warmup else 2) / (n - int(warmup * n)))
+    # no longer the midpoint constant of the epoch: within one epoch the rate falls step by step
+    assert got[per_epoch - 1] < got[int(warmup * n) + 1]
 
 
-def test_cosine_and_constant_are_unchanged():
+def test_cosine_step_and_constant_rates():
     assert lr_at(3, 10, 0.2, "constant") == 0.2
-    assert lr_at(1, 10, 0.2, "cosine") == pytest.approx(0.2)
-    assert lr_at(6, 10, 0.2, "cosine") == pytest.approx(0.1)
+    assert lr_at(0, 10, 0.2, "cosine") == pytest.approx(0.2)
+    assert lr_at(5, 10, 0.2, "cosine") == pytest.approx(0.1)  # per step: half way down at the half
+    # step decay: x0.1 from 50% and again from 75% of the steps (Renda et al.; open_lth)
+    rates = [lr_at(i, 8, 0.1, "step") for i in range(8)]
+    assert rates == pytest.approx([0.1] * 4 + [0.01] * 2 + [0.001] * 2)
+    assert lr_at(2, 10, 1.0, {"name": "step", "milestones": [0.2], "gamma": 0.5}) == 0.5
+    with pytest.raises(InfcopError, match="milestones.*increasing"):
+        check_method("m", {"pruner": {"name": "sap", "p": 1, "q": 2}, "stop": ["budget"],
+                           "schedule": {"name": "step", "milestones": [0.75, 0.5]}})
 
 
-def test_replay_is_the_last_epochs_of_the_dense_schedule():
-    dense = {"epochs": 10, "lr": 0.1, "schedule": {"name": "cosine"}}
-    got = [lr_at(e, 3, 0.5, "replay", dense) for e in range(1, 4)]  # the retraining's own lr is not used
-    want = [0.05 * (1 + math.cos(math.pi * (k - 1) / 10)) for k in (8, 9, 10)]
-    assert got == pytest.approx(want)
-    # longer than the dense run: the first epochs replay dense epoch 1
-    assert lr_at(1, 12, 0.5, "replay", dense) == pytest.approx(0.1)
-    assert lr_at(12, 12, 0.5, "replay", dense) == pytest.approx(want[-1])
+def test_replay_is_the_last_steps_of_the_dense_schedule():
+    dense = {"steps": 10, "lr": 0.1, "schedule": {"name": "step"}}  # 0.1 for 5 steps, 0.01 from 5, 0.001 from 7.5
+    got = [lr_at(i, 4, 0.5, "replay", dense) for i in range(4)]  # the retraining's own lr is not used
+    assert got == pytest.approx([0.01, 0.01, 0.001, 0.001])
+    # a replay long enough includes the drops, from the full rate on
+    assert [lr_at(i, 6, 0.5, "replay", dense) for i in range(6)] == pytest.approx([0.1] + [0.01] * 3 + [0.001] * 2)
+    # longer than the dense run: the first steps replay dense step 0
+    assert lr_at(0, 12, 0.5, "replay", dense) == pytest.approx(0.1)
+    assert lr_at(11, 12, 0.5, "replay", dense) == pytest.approx(0.001)
     # a constant dense run makes replay a constant rate
-    assert lr_at(2, 3, 0.5, "replay", {"epochs": 10, "lr": 0.1, "schedule": {"name": "constant"}}) == 0.1
+    assert lr_at(2, 3, 0.5, "replay", {"steps": 10, "lr": 0.1, "schedule": {"name": "constant"}}) == 0.1
 
 
 def test_allr_start_rate_and_its_clip_cases():
@@ -73,20 +94,43 @@ def test_allr_reads_how_far_the_prune_moved_the_weights():
     before = full_masks(model)
     name = next(iter(before))
     after = {name: torch.tensor([[False, True, True, True]])}  # removed the 1.0 of ||w|| = 5
-    lr = retraining_lr({"lr": "allr"}, 0.1, model, before, after, budget=1, dense_epochs=100)
+    dense = {"steps": 100, "lr": 0.1, "schedule": {"name": "step"}}
+    lr = retraining_lr({"lr": "allr"}, 0.1, model, before, after, 1, 100, dense)
     assert lr == pytest.approx(0.1 * (1 / 5) / math.sqrt(1 / 4))  # moved 0.2, s = 1 of 4 survivors
-    assert retraining_lr({"lr": 0.01}, 0.1, model, before, after, 1, 100) == 0.01
-    assert retraining_lr({}, 0.1, model, before, after, 1, 100) == 0.1
+    assert retraining_lr({"lr": 0.01}, 0.1, model, before, after, 1, 100, dense) == 0.01
+    assert retraining_lr({}, 0.1, model, before, after, 1, 100, dense) == 0.1
+    assert retraining_lr({"lr": "final"}, 0.1, model, before, after, 1, 100, dense) == pytest.approx(0.001)
+    # BIMP's norm is over every weight and bias: a bias of 5 doubles ||theta||^2 and divides `moved` by sqrt 2
+    biased = nn.Sequential(nn.Linear(4, 1))
+    with torch.no_grad():
+        biased[0].weight.copy_(model[0].weight)
+        biased[0].bias.fill_(5.0)
+    lr = retraining_lr({"lr": "allr"}, 0.1, biased, before, after, 1, 100, dense)
+    assert lr == pytest.approx(0.1 * (1 / math.sqrt(50)) / math.sqrt(1 / 4))
 
 
 def test_schedule_and_lr_keys_are_checked():
     base = {"pruner": {"name": "sap", "p": 1, "q": 2}, "stop": ["budget"]}
-    with pytest.raises(InfcopError, match="unknown schedule 'lineal'.*constant, cosine, linear, replay"):
+    with pytest.raises(InfcopError, match="unknown schedule 'lineal'.*constant, cosine, linear, step, replay"):
         check_method("m", {**base, "schedule": "lineal"})
     with pytest.raises(InfcopError, match="warmup"):
         check_method("m", {**base, "schedule": {"name": "linear", "warmup": 1.5}})
-    with pytest.raises(InfcopError, match="lr must be a number > 0 or allr"):
+    with pytest.raises(InfcopError, match="lr must be a number > 0 or allr or final"):
         check_method("m", {**base, "lr": "alr"})
+    # what would be silently ignored is refused
+    with pytest.raises(InfcopError, match="'allr' only with rewind: none"):
+        check_method("m", {**base, "lr": "allr", "schedule": "linear"})
+    with pytest.raises(InfcopError, match="no 'lr' with schedule: replay"):
+        check_method("m", {**base, "lr": "allr", "rewind": "none", "schedule": "replay"})
+    with pytest.raises(InfcopError, match="anneal_on_stop.*a stop criterion besides budget"):
+        check_method("m", {**base, "anneal_on_stop": 1})
+    with pytest.raises(InfcopError, match="anneal_on_stop.*patience"):
+        check_method("m", {**base, "stop": [{"name": "patience", "patience": 2}], "anneal_on_stop": 1})
+    with pytest.raises(InfcopError, match=r"anneal_on_stop must be .*share"):
+        check_method("m", {**base, "stop": [{"name": "accuracy", "delta": 0.0}], "anneal_on_stop": {"share": 1.5}})
+    acc = {**base, "stop": [{"name": "accuracy", "delta": 0.0}]}
+    assert check_method("m", {**acc, "anneal_on_stop": 2})["anneal_on_stop"] == {"epochs": 2}
+    assert check_method("m", {**acc, "anneal_on_stop": {"share": 0.2}})["anneal_on_stop"] == {"share": 0.2}
     with pytest.raises(InfcopError, match="cannot be the dense run's own"):
         complete_settings({"training": {"schedule": "replay"}})
     assert check_method("m", {**base, "schedule": "replay", "rewind": "none", "iterations": 1})["iterations"] == 1
@@ -119,13 +163,38 @@ def test_mask_stable_on_a_synthetic_sequence_of_weights():
         records.append(rec)
         held.append(crit.holds(rec, {}))
     assert math.isnan(records[0]["mask_distance"]) and records[0]["mask_distances"] == []
-    # {0,1} vs {0,2}: they disagree on 2 weights of the 2 + 2 each would remove
-    assert records[1]["mask_distance"] == pytest.approx(0.5)
-    assert records[2]["mask_distances"] == pytest.approx([0.0, 0.5])
+    # Early-Bird's distance: {0,1} vs {0,2} differ in 2 of the 10 mask entries
+    assert records[1]["mask_distance"] == pytest.approx(0.2)
+    assert records[2]["mask_distances"] == pytest.approx([0.0, 0.2])
     assert records[3]["mask_distances"] == pytest.approx([0.0, 0.0])
+    # the `removed` form: 2 disagreements over the 2 + 2 weights the two masks would remove
+    assert records[2]["mask_distances_removed"] == pytest.approx([0.0, 0.5])
     assert held == [False, False, False, True]  # needs `window` earlier masks, every one within delta
-    assert crit.value(records[2], {}) == pytest.approx(0.5) and crit.threshold(records[2], {}) == 0.1
-    assert records[3]["mask_seconds"] >= 0
+    assert crit.value(records[2], {}) == pytest.approx(0.2) and crit.threshold(records[2], {}) == 0.1
+    # Early-Bird fails a window only on a distance > delta: at delta 0.2 the third epoch already holds
+    at_edge = criteria_of([{"name": "mask_stable", "delta": 0.2, "window": 2}])[0]
+    assert [at_edge.holds(r, {}) for r in records] == [False, False, True, True]
+    removed = criteria_of([{"name": "mask_stable", "delta": 0.5, "window": 2, "normalise": "removed"}])[0]
+    assert [removed.holds(r, {}) for r in records] == [False, False, False, True]  # strictly below delta
+
+
+def test_mask_distance_is_early_birds_cal_dist_with_earlier_prunes_included():
+    """EarlyBird.cal_dist: 1 - sum(mask_i == mask_j) / mask_j.size(0), over every entry of the flat mask:
+    entries pruned in earlier iterations agree in both masks and count in the denominator."""
+    model = _one_layer([0.0, 0.0, 0.0, 0.0, 3.0, 1.0, 4.0, 2.0, 6.0, 5.0, 8.0, 7.0])
+    masks = full_masks(model)
+    masks[next(iter(masks))][0, :4] = False  # four weights pruned before this retraining
+    wb = WouldBeMasks({"name": "magnitude", "rate": 0.25, "scope": "layer"}, window=1)  # 2 of 8 survivors go
+    first, second = {}, {}
+    wb.observe(model, masks, first)
+    a = wb.recent[-1].float()
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[0.0, 0.0, 0.0, 0.0, 3.0, 5.0, 4.0, 2.0, 6.0, 1.0, 8.0, 7.0]]))
+    wb.observe(model, masks, second)
+    b = wb.recent[-1].float()
+    early_bird = 1 - float(torch.sum(b == a)) / a.size(0)
+    assert second["mask_distance"] == pytest.approx(early_bird) == pytest.approx(2 / 12)
+    assert second["mask_distances_removed"] == pytest.approx([2 / 4])  # {5, 7} vs {7, 9}
 
 
 def test_mask_distance_ignores_weights_pruned_before():
@@ -241,6 +310,9 @@ PEERS = {
                 "max_epochs": 2, "rewind": "none", "schedule": "replay"},
     "stable": {"pruner": {"name": "sap", "p": 1, "q": 2, "scope": "global"},
                "stop": [{"name": "mask_stable", "delta": 0.5, "window": 1}], "max_epochs": 2},
+    "stable_annealed": {"pruner": {"name": "sap", "p": 1, "q": 2, "scope": "global"}, "rewind": "none",
+                        "schedule": "linear", "lr": "allr", "anneal_on_stop": 0.5,
+                        "stop": [{"name": "mask_stable", "delta": 0.5, "window": 1}], "max_epochs": 2},
     "random": {"pruner": {"name": "random", "shadow": {"name": "magnitude", "rate": 0.2, "scope": "global"}},
                "stop": ["budget"], "max_epochs": 1},
     "lth_global": {"pruner": {"name": "magnitude", "rate": 0.2, "scope": "global"}, "stop": ["budget"],
@@ -269,15 +341,24 @@ def test_tiny_workflow_with_one_peer_of_each_kind(tmp_path):
     rnd = it[it.method == "random"].set_index("iteration")
     assert rnd["remaining_weights"].to_dict() == pytest.approx(mag["remaining_weights"].to_dict())
     assert (rnd["test_accuracy"] != mag["test_accuracy"]).any()
-    # ALLR and linear decay: the first epoch's rate is half the ALLR start (midpoint of a 2-epoch decay: 3/4)
+    # ALLR and BIMP's linear decay per step: epoch 1 of 2 trains at the mean of lr_start * (1 - i / 2n), i < n
     a = it[(it.method == "allr_fixed2") & (it.iteration > 0)]
-    first = ep[(ep.method == "allr_fixed2") & (ep.epoch == 1)].set_index(["seed", "iteration"])["lr"]
+    first = ep[(ep.method == "allr_fixed2") & (ep.epoch == 1)].set_index(["seed", "iteration"])
     for r in a.itertuples():
+        n = int(first.loc[(r.seed, r.iteration), "steps"])
         assert 0 < r.lr_start <= 0.05 + 1e-12
-        assert first[(r.seed, r.iteration)] == pytest.approx(0.75 * r.lr_start)
-    # replay: the dense run's last two cosine epochs (dense 2 epochs at lr 0.05)
-    rep = ep[(ep.method == "replay2") & (ep.seed == 0) & (ep.iteration == 1) & (ep.epoch > 0)].sort_values("epoch")["lr"].tolist()
-    assert rep == pytest.approx([0.05, 0.025])
+        assert first.loc[(r.seed, r.iteration), "lr"] == pytest.approx(r.lr_start * (1 - (n - 1) / (4 * n)))
+    # replay: the dense run's two cosine epochs, per step (dense 2 epochs of n steps at lr 0.05)
+    rep = ep[(ep.method == "replay2") & (ep.seed == 0) & (ep.iteration == 1) & (ep.epoch > 0)].sort_values("epoch")
+    n = int(rep["steps"].iloc[0])
+    cos = [0.025 * (1 + math.cos(math.pi * i / (2 * n))) for i in range(2 * n)]
+    assert rep["lr"].tolist() == pytest.approx([sum(cos[:n]) / n, sum(cos[n:]) / n])
+    # annealing after the stop: half an epoch more, charged; its rows are marked and not "stopped"
+    ann = it[(it.method == "stable_annealed") & (it.iteration > 0)]
+    fired = ann[ann["stop_reason"] != "budget"]
+    assert len(fired) and (fired["epochs_trained"] % 1 != 0).all()
+    rows = ep[(ep.method == "stable_annealed") & (ep.anneal.astype(str) == "True")]
+    assert len(rows) == len(fired) and not rows["stopped"].astype(str).eq("True").any()
     # mask stability: a distance per epoch from epoch 1 on, its cost recorded and charged
     st = ep[(ep.method == "stable") & (ep.epoch >= 1)]
     assert st["mask_distance"].notna().all() and (st["mask_seconds"] > 0).all()

@@ -135,9 +135,20 @@ def test_rewind_dense_init_none(dense, tmp_path):
         assert torch.equal(w, ref["features.0.weight"] * new["features.0.weight"]), rewind
 
 
+RECIPES = {  # every optimizer, and per-step schedules whose rate depends on where a resumed run takes up
+    "sgd_constant": dict(LTH, max_epochs=3),
+    "adam_bimp": dict(LTH, max_epochs=3, rewind="none", lr="allr", schedule={"name": "linear", "warmup": 0.1},
+                      optimizer="adam"),
+    "adamw_step": dict(LTH, max_epochs=3, lr=0.003, schedule="step", optimizer={"name": "adamw", "weight_decay": 0.05}),
+    "annealed": dict(LTH, max_epochs=3, stop=[{"name": "accuracy", "delta": 1.0}], schedule="linear",
+                     anneal_on_stop=1),
+}
+
+
 @pytest.mark.faults
-def test_killed_iteration_resumes_and_matches_uninterrupted(dense, tmp_path, monkeypatch):
-    method = dict(LTH, max_epochs=3)
+@pytest.mark.parametrize("recipe", list(RECIPES))
+def test_killed_iteration_resumes_and_matches_uninterrupted(dense, tmp_path, monkeypatch, recipe):
+    method = RECIPES[recipe]
     straight = _iterate(dense, tmp_path / "a", method, 1)
     _kill_after(monkeypatch, 2)
     with pytest.raises(Killed):
@@ -318,6 +329,27 @@ def test_patience_ends_with_the_best_epochs_weights_and_pays_up_to_where_it_stop
     env = Env(Run("digits", "small_cnn", 0, "m", 1), fast_settings())
     model, _ = env.load(load_model_file(tmp_path / "it" / "model.pt"))
     assert accuracy(model, env.data.val) == pytest.approx(m["epochs"][best]["val_accuracy"])
+
+
+def test_anneal_on_stop_decays_from_where_the_schedule_was_to_zero_and_is_charged(dense, tmp_path):
+    from infcop.training import steps_per_epoch
+
+    env = Env(Run("digits", "small_cnn", 0, "m", 1), fast_settings())
+    n = steps_per_epoch(env.data, fast_settings()["training"]["batch_size"])
+    lr = fast_settings()["training"]["lr"]
+    m = _iterate(dense, tmp_path / "a", RECIPES["annealed"], 1)  # delta 1: accuracy holds at once, stops at 1
+    ep = m["epochs"]
+    assert [e["epoch"] for e in ep] == [0, 1, 2] and [bool(e.get("anneal")) for e in ep] == [False, False, True]
+    assert m["stop_reason"] == "accuracy" and ep[1]["stopped"] and m["epochs_trained"] == 2
+    # epoch 1: linear decay over the 3-epoch horizon, steps 0..n-1; the anneal starts at step n's rate
+    assert ep[1]["lr"] == pytest.approx(lr * sum(1 - i / (3 * n) for i in range(n)) / n)
+    start = lr * (1 - n / (3 * n))
+    assert ep[2]["lr"] == pytest.approx(sum(start * (1 - j / n) for j in range(n)) / n) and ep[2]["steps"] == n
+    # a share of the epochs trained: half of epoch 1's steps; a stop at the budget's end is not annealed
+    half = _iterate(dense, tmp_path / "b", dict(RECIPES["annealed"], anneal_on_stop={"share": 0.5}), 1)
+    assert half["epochs_trained"] == pytest.approx(1 + round(0.5 * n) / n)
+    budget = _iterate(dense, tmp_path / "c", dict(RECIPES["annealed"], max_epochs=1), 1)
+    assert budget["epochs_trained"] == 1 and not any(e.get("anneal") for e in budget["epochs"])
 
 
 def test_a_fractional_budget_trains_that_share_of_an_epochs_steps_and_is_charged_for_it(dense, tmp_path):

@@ -158,6 +158,9 @@ def test_out_of_descriptors_the_server_backs_off_logs_calmly_and_still_serves(tm
     handle, log = _start(tmp_path_factory, "descriptors")
     idle = []
     try:
+        deadline = time.monotonic() + 120  # accept() runs once the libraries are in (seconds on a busy machine)
+        while "preloaded" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
         resource.prlimit(handle.proc.pid, resource.RLIMIT_NOFILE, (24, 24))  # below the cap on pending requests
         size0 = log.stat().st_size
         for _ in range(100):  # idle owners' connections: more than the server has descriptors for

@@ -110,8 +110,8 @@ def test_ready_made_experiments_plan_the_studys_grid(tmp_path):
     counts = job_counts(snakemake(wd, "-n", "--configfile", "workflow/experiments/criteria_study_digits.yaml").stdout)
     assert counts["imp_iteration"] == 3 * 42 * 5 and counts["rewind_point"] == 3  # late rewinding: epoch 1, per seed
     counts = job_counts(snakemake(wd, "-n", "--configfile", "workflow/experiments/peers_mnist1d.yaml").stdout)
-    assert counts["imp_iteration"] == 3 * (28 * 5 + 1)  # 28 methods of 5 iterations, one-shot of 1
-    assert counts["evaluate"] == 3 * 29
+    assert counts["imp_iteration"] == 3 * (35 * 5 + 1)  # 35 methods of 5 iterations, one-shot of 1
+    assert counts["evaluate"] == 3 * 36
 
 
 def _kill_when(wd: Path, proc, path_glob: str, timeout=300, containing: str = ""):

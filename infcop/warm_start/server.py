@@ -23,9 +23,10 @@ from .child import become_job, flush, open_fds
 from .protocol import (FIELDS, HEADER, MAX_REQUEST, REPLY, REQUEST_DEADLINE, SIGNALS, TOKEN_LENGTH, identity,
                        peer_credentials, printable)
 
-# What the children need, imported once here (each is skipped if it is not installed).
-PRELOAD = ("torch", "numpy", "pandas", "threadpoolctl", "scipy.stats", "sklearn.datasets", "infcop.steps",
-           "infcop.tables", "infcop.compare")
+# What the children need, imported once here (each is skipped if it is not installed). torch._dynamo: what
+# constructing the first torch.optim optimizer imports (about a second in every training job otherwise).
+PRELOAD = ("torch", "torch._dynamo", "numpy", "pandas", "threadpoolctl", "scipy.stats", "sklearn.datasets",
+           "infcop.steps", "infcop.tables", "infcop.compare")
 HANG_UP_GRACE = 0.2  # seconds between a caller's hang-up and the kill of its job (if it has not exited)
 MAX_PENDING = 32  # requests read at once; later callers wait in the listen backlog
 ACCEPT_BACKOFF = (0.05, 2.0)  # seconds: the first and the longest pause of accept() when out of descriptors
