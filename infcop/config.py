@@ -15,6 +15,7 @@ from .measures import DISTANCES
 from .layout import RESERVED
 from .models import ARCHS, allowed_archs
 from .pruners import PRUNERS
+from .gmp import GmpParam
 from .registry import Param, SpecParam
 from .stopping import normalise_stops
 
@@ -175,6 +176,8 @@ METHOD_PARAMS = (RewindParam("rewind", "choice", "dense"),
                              help="once a stop criterion fires before the schedule ends, train on this many epochs "
                                   "(or {share: s} of those trained) with the rate decaying linearly to 0"),
                  OptimizerParam("optimizer", "choice", help="the retraining's optimizer (default training.optimizer)"),
+                 GmpParam("gmp", "choice", help="gradual magnitude pruning during one training (Zhu & Gupta 2017): "
+                                                "{start, end, every} of its cubic schedule"),
                  Param("iterations", "integer", lo=1,
                        help="this method's IMP iterations (default: experiment.iterations); 1 with a pruner "
                             "that reaches the final sparsity at once is one-shot pruning"),
@@ -242,6 +245,26 @@ def _check_pruner(key: str, m: dict) -> None:
                           f"criterion with a pruner among {fit} and without 'target'")
 
 
+def _check_gmp(key: str, m: dict) -> None:
+    """Gradual pruning trains once to a final fraction: one iteration, the budget alone, a pruner that ranks
+    the current weights and takes a one-entry target list."""
+    from .stopping import criteria_of
+
+    m["gmp"] = GmpParam("gmp", "choice").resolved(f"{key}.gmp", m["gmp"])
+    if m.get("iterations") != 1:
+        _fail(f"{key}.iterations", m.get("iterations"), "1 with gmp (it prunes during one training)")
+    if not all(c.name == "budget" for c in criteria_of(m["stop"])):
+        _fail(f"{key}.stop", m["stop"], "[budget] with gmp (its length is its budget)")
+    entry = PRUNERS.get(m["pruner"]["name"])
+    target = m["pruner"].get("target")
+    if entry.info.get("needs_model") or "target" not in entry.param_names():
+        _fail(f"{key}.pruner.name", m["pruner"]["name"], "a pruner that ranks the current weights and takes a "
+              "target, with gmp: " + ", ".join(e.name for e in PRUNERS if "target" in e.param_names()
+                                                and not e.info.get("needs_model")))
+    if not (isinstance(target, list) and len(target) == 1):
+        _fail(f"{key}.pruner.target", target, "[r_f] with gmp: the remaining fraction after the training")
+
+
 def _check_recipe(key: str, m: dict) -> None:
     """Refuse what would be silently ignored or meaningless in a retraining recipe."""
     from .schedules import resolve_schedule
@@ -253,6 +276,8 @@ def _check_recipe(key: str, m: dict) -> None:
     if m.get("lr") == "allr" and m["rewind"] != "none":
         _fail(f"{key}.lr", "allr", "'allr' only with rewind: none (ALLR sets the rate from how far the prune "
               f"moved the trained weights; rewind {m['rewind']!r} discards them), or a number, or final")
+    if "gmp" in m:
+        _check_gmp(key, m)
     if "anneal_on_stop" in m:
         crits = criteria_of(m["stop"])
         if all(c.name == "budget" for c in crits):

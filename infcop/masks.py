@@ -31,6 +31,10 @@ class MaskEnforcer:
         self.params = [params[n] for n in masks]
         self.masks = [masks[n].to(params[n].device, params[n].dtype) for n in masks]
 
+    def refresh(self, masks: Masks):
+        """Take up masks changed in place during a training (gradual pruning)."""
+        self.masks = [masks[n].to(p.device, p.dtype) for n, p in zip(masks, self.params)]
+
     @torch.no_grad()
     def apply_weights(self):
         torch._foreach_mul_(self.params, self.masks)

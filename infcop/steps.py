@@ -29,6 +29,7 @@ from .stopping import criteria_of, needs_flows, restore_metric
 from .tables import ITERATION_COLUMNS, LAYER_COLUMNS, csv_text, layer_rows
 from .flops import layer_macs, pruned_macs
 from .flows import noise_floors
+from .gmp import GradualPruner
 from .training import Reference, Schedule, accuracy, prepare_model, retrain, steps_per_epoch
 
 log = logging.getLogger("infcop")
@@ -195,9 +196,12 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
     draw = prune_seed(seed, iteration, method["pruner"])
     rewound = rewind_state(method, dense_dir, dataset, arch, seed, env.data)  # also what SNIP/SynFlow score
     t0 = time.perf_counter()
-    masks = {k: v.to(env.device) for k, v in prune(prev_model, prev_masks, method["pruner"], seed=draw, data=env.data,
-                                                   rewind=rewound, iteration=iteration,
-                                                   iterations=method.get("iterations")).items()}
+    if method.get("gmp"):  # gradual pruning: the training itself prunes (infcop.gmp)
+        masks = {k: v.clone().to(env.device) for k, v in prev_masks.items()}
+    else:
+        masks = {k: v.to(env.device) for k, v in prune(prev_model, prev_masks, method["pruner"], seed=draw,
+                                                       data=env.data, rewind=rewound, iteration=iteration,
+                                                       iterations=method.get("iterations")).items()}
     prune_s = time.perf_counter() - t0
     max_epochs = method.get("max_epochs", env.tr["max_epochs"])
     dense_run = {"epochs": settings["dense"]["epochs"], "lr": env.tr["lr"],
@@ -208,6 +212,9 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
     schedule = Schedule(criteria_of(method["stop"]), max_epochs, method.get("min_epochs", env.tr["min_epochs"]),
                         epoch0=True, lr_schedule=method.get("schedule"), lr=lr, pruner=method["pruner"], seed=draw,
                         dense=dense_run, anneal=method.get("anneal_on_stop"), optimizer=method.get("optimizer"))
+    if method.get("gmp"):
+        schedule.gmp = GradualPruner(method["gmp"], method["pruner"], schedule.horizon_steps(per_epoch),
+                                     remaining_fraction(prev_masks), seed=draw)
     model = prev_model
     restore = restore_metric(schedule.criteria)
     result = retrain(env, run, model, masks, schedule, checkpoint, reference=Reference(reference, dense_metrics),

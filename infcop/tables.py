@@ -83,7 +83,11 @@ def recipe(m: dict, settings: dict | None = None) -> str:
     opt_text = "" if opt["name"] == "sgd" else ", " + opt["name"] + "".join(
         f" {k}={v:g}" for k, v in sorted(opt.items()) if k != "name" and v != OPTIMIZERS.get(opt["name"]).params[
             OPTIMIZERS.get(opt["name"]).param_names().index(k)].default)
-    return f"rewind {rewind_label(m['rewind'])}, {sched['name']}{f'({extra})' if extra else ''}{lr_text}{opt_text}"
+    gmp = m.get("gmp")
+    gmp_text = "" if not gmp else (f", gmp(start={gmp.get('start', 0.0):g},end={gmp.get('end', 0.75):g},"
+                                   f"every={gmp.get('every', 100)})")
+    return (f"rewind {rewind_label(m['rewind'])}, {sched['name']}{f'({extra})' if extra else ''}{lr_text}{opt_text}"
+            f"{gmp_text}")
 
 
 def pruner_label(spec: dict) -> str:

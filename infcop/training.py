@@ -126,10 +126,12 @@ def steps_per_epoch(data: Dataset, batch_size: int, passes: int = 1) -> int:
 
 
 def train_epoch(model, data: Dataset, opt, enforcer: MaskEnforcer | None, generator, batch_size: int,
-                autocast=nullcontext, passes: int = 1, max_steps: int | None = None, rate=None) -> float:
+                autocast=nullcontext, passes: int = 1, max_steps: int | None = None, rate=None,
+                after_step=None) -> float:
     """One epoch: `passes` shuffled passes over the training split (the study's "epoch" was two); with
     `max_steps`, only its first steps (the last, partial epoch of a fractional budget). `rate(step)`: the
-    learning rate of the epoch's 0-based step (default: the optimizer's as it is)."""
+    learning rate of the epoch's 0-based step (default: the optimizer's as it is); `after_step(step)` runs
+    after each step (gradual pruning)."""
     model.train()
     total = torch.zeros((), device=data.train.x.device)
     count = 0
@@ -149,6 +151,8 @@ def train_epoch(model, data: Dataset, opt, enforcer: MaskEnforcer | None, genera
         opt.step()
         if enforcer is not None:
             enforcer.apply_weights()
+        if after_step is not None:
+            after_step(step)
         total += loss.detach() * len(yb)
         count += len(yb)
     # one device sync per epoch, not per batch
@@ -185,8 +189,8 @@ class Schedule:
     `dense` describes the dense run ({'epochs', 'lr', 'schedule'}) for schedules that replay it. `anneal`:
     once a stop criterion ends the training before its schedule has, train on for that many epochs ({'epochs':
     k}) or that share of the epochs trained ({'share': s}) with the rate decaying linearly to 0. `optimizer`:
-    the preset's (default training.optimizer). `pruner` (with `seed`): the method's, for criteria that read
-    would-be masks."""
+    the preset's (default training.optimizer). `gmp`: a GradualPruner that prunes during the training.
+    `pruner` (with `seed`): the method's, for criteria that read would-be masks."""
     criteria: list[Criterion] = field(default_factory=list)
     max_epochs: float = 1  # a fraction trains the last epoch's first steps only (counted in steps)
     min_epochs: int = 0
@@ -197,6 +201,7 @@ class Schedule:
     dense: dict | None = None
     anneal: dict | None = None
     optimizer: dict | str | None = None
+    gmp: object | None = None  # infcop.gmp.GradualPruner: prunes during this training
     pruner: dict | None = None
     seed: int = 0
 
@@ -335,9 +340,12 @@ def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpo
         def at(i):
             rates.append(rate(done + i))
             return rates[-1]
+        gmp = schedule.gmp
         t0 = time.perf_counter()
         loss = train_epoch(model, env.data, opt, enforcer, epoch_generator(run.seed, run.iteration, epoch),
-                           tr["batch_size"], env.autocast, tr.get("passes", 1), max_steps=steps, rate=at)
+                           tr["batch_size"], env.autocast, tr.get("passes", 1), max_steps=steps, rate=at,
+                           after_step=None if gmp is None else lambda i: gmp.after(done + i + 1, model, masks,
+                                                                                    enforcer))
         if not math.isfinite(loss):
             raise DivergenceError(f"training diverged ({run.label()}): the loss became {loss} in epoch {epoch}; "
                                   "lower training.lr or check the data")

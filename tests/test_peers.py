@@ -319,6 +319,8 @@ PEERS = {
                    "max_epochs": 1},
     "oneshot": {"pruner": {"name": "magnitude", "rate": 0.36, "scope": "layer"}, "stop": ["budget"],
                 "max_epochs": 2, "iterations": 1},
+    "gmp": {"pruner": {"name": "magnitude", "target": [0.5], "scope": "layer"}, "stop": ["budget"], "max_epochs": 2,
+            "iterations": 1, "gmp": {"start": 0.0, "end": 0.5, "every": 5}},
 }
 
 
@@ -363,6 +365,9 @@ def test_tiny_workflow_with_one_peer_of_each_kind(tmp_path):
     st = ep[(ep.method == "stable") & (ep.epoch >= 1)]
     assert st["mask_distance"].notna().all() and (st["mask_seconds"] > 0).all()
     assert ep[ep.method == "sap_fixed1"]["mask_distance"].isna().all()
+    # gradual pruning: one training to its target, judged in a control group of its own
+    g = it[(it.method == "gmp") & (it.iteration == 1)]
+    assert len(g) == 2 and (g["remaining_weights"] - 0.5).abs().max() < 0.01 and (g["epochs_trained"] == 2).all()
     # MACs: pruned below dense everywhere after iteration 0
     pruned = it[it.iteration > 0]
     assert (pruned["macs"] < pruned["dense_macs"]).all()
@@ -371,6 +376,7 @@ def test_tiny_workflow_with_one_peer_of_each_kind(tmp_path):
     s = summary.set_index(["method", "level_label"])
     # the control groups are recipes: constant vs linear/ALLR vs replay, each its own
     groups = set(summary["control_group"])
+    assert any("gmp(start=0,end=0.5,every=5)" in g for g in groups)
     assert any("linear lr allr" in g for g in groups) and any("replay" in g for g in groups)
     ctrl = summary[summary.method.isin(["sap_fixed1", "sap_fixed2"])]
     named = ctrl["best_recipe"][ctrl["best_recipe"] != ""]

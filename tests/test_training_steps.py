@@ -142,6 +142,8 @@ RECIPES = {  # every optimizer, and per-step schedules whose rate depends on whe
     "adamw_step": dict(LTH, max_epochs=3, lr=0.003, schedule="step", optimizer={"name": "adamw", "weight_decay": 0.05}),
     "annealed": dict(LTH, max_epochs=3, stop=[{"name": "accuracy", "delta": 1.0}], schedule="linear",
                      anneal_on_stop=1),
+    "gmp": dict(LTH, pruner={"name": "magnitude", "target": [0.5], "scope": "layer"}, iterations=1, max_epochs=3,
+                gmp={"start": 0.0, "end": 0.75, "every": 7}),  # masks that change mid-epoch, resumed
 }
 
 
