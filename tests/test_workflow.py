@@ -112,6 +112,8 @@ def test_ready_made_experiments_plan_the_studys_grid(tmp_path):
     counts = job_counts(snakemake(wd, "-n", "--configfile", "workflow/experiments/peers_mnist1d.yaml").stdout)
     assert counts["imp_iteration"] == 3 * (35 * 5 + 1)  # 35 methods of 5 iterations, one-shot of 1
     assert counts["evaluate"] == 3 * 36
+    counts = job_counts(snakemake(wd, "-n", "--configfile", "workflow/experiments/baselines_mnist1d.yaml").stdout)
+    assert counts["imp_iteration"] == 3 * (14 * 5 + 5) and counts["evaluate"] == 3 * 19  # 5 one-shot/GMP methods
 
 
 def _kill_when(wd: Path, proc, path_glob: str, timeout=300, containing: str = ""):
