@@ -7,10 +7,16 @@ from torch import nn
 Masks = dict  # parameter name -> bool tensor of the weight's shape
 
 
-def prunable(model: nn.Module) -> dict[str, nn.Parameter]:
-    """Conv and Linear weights by parameter name; biases and norm layers are never pruned."""
-    return {f"{n}.weight" if n else "weight": m.weight for n, m in model.named_modules()
-            if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))}
+def prunable(model: nn.Module, biases: bool = False) -> dict[str, nn.Parameter]:
+    """Conv and Linear weights by parameter name (with `biases`, their biases too: a pruner's
+    `prune_biases: true` masks them); norm layers are never pruned."""
+    out = {}
+    for n, m in model.named_modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            out[f"{n}.weight" if n else "weight"] = m.weight
+            if biases and m.bias is not None:
+                out[f"{n}.bias" if n else "bias"] = m.bias
+    return out
 
 
 def full_masks(model: nn.Module) -> Masks:
@@ -27,7 +33,7 @@ class MaskEnforcer:
     and weight decay never move them) and the weights themselves after it."""
 
     def __init__(self, model: nn.Module, masks: Masks):
-        params = prunable(model)
+        params = prunable(model, biases=True)
         self.params = [params[n] for n in masks]
         self.masks = [masks[n].to(params[n].device, params[n].dtype) for n in masks]
 

@@ -174,11 +174,15 @@ def check_rate_or_target(params: dict, key: str) -> None:
                           f"weight schedule); got {' and '.join(has) or 'neither'}")
 
 
+PRUNE_BIASES = Param("prune_biases", "bool", default=None,  # absent unless given: false
+                     help="prune the Conv/Linear biases too: each bias vector a group of its own (scope layer), or "
+                          "ranked with the weights (global); remaining weights then count them")
 RATE = Param("rate", "number", default=None, lo=0, hi=1, lo_open=True, hi_open=True,
              help="fraction of surviving weights removed (or give `target`)")
 
 
-@PRUNERS.register("magnitude", params=[RATE, SCOPE, TARGET], check=check_rate_or_target, label="magnitude")
+@PRUNERS.register("magnitude", params=[RATE, SCOPE, TARGET, PRUNE_BIASES], check=check_rate_or_target,
+                  label="magnitude")
 def magnitude(weights: dict, masks: dict, params: dict) -> dict:
     """Remove a fixed fraction `rate` of the surviving weights (of each layer, or globally), or as many as
     reach the target's remaining fraction; the smallest magnitudes go."""
@@ -224,7 +228,7 @@ def sap_prune_count(w, p: float, q: float, eta: float = 0.0, gamma: float = 1.0,
     return max(0, math.floor(d * min(gamma * (1.0 - kept / d), beta)))
 
 
-@PRUNERS.register("sap", params=SAP_PARAMS, check=check_pq, label="SAP",
+@PRUNERS.register("sap", params=(*SAP_PARAMS, PRUNE_BIASES), check=check_pq, label="SAP",
                   refuses={"target": "SAP sets its own count from the PQ index (give a target to magnitude, lamp, "
                                      "random, snip or synflow)"})
 def sap(weights: dict, masks: dict, params: dict) -> dict:
@@ -305,8 +309,8 @@ DRAW = Param("draw", "choice", default="each", choices=("each", "once"),
                   "the random-mask control of Frankle & Carbin 2019)")
 
 
-@PRUNERS.register("random", params=[SHADOW, ALLOCATION, TARGET, DRAW], check=check_random, label="random",
-                  seeded=True)
+@PRUNERS.register("random", params=[SHADOW, ALLOCATION, TARGET, DRAW, PRUNE_BIASES], check=check_random,
+                  label="random", seeded=True)
 def random_pruner(weights: dict, masks: dict, params: dict, generator) -> dict:
     """Random pruning (the baseline of Blalock et al. 2020). Each iteration, relative to the current masks:
     in each layer, as many survivors as the `shadow` pruner would remove from this network now (its current
@@ -348,7 +352,7 @@ def random_pruner(weights: dict, masks: dict, params: dict, generator) -> dict:
     return masks
 
 
-@PRUNERS.register("lamp", params=[RATE, TARGET], check=check_rate_or_target, label="LAMP")
+@PRUNERS.register("lamp", params=[RATE, TARGET, PRUNE_BIASES], check=check_rate_or_target, label="LAMP")
 def lamp(weights: dict, masks: dict, params: dict) -> dict:
     """LAMP (Lee et al. 2021): one global ranking of the survivors by their LAMP score (lamp_scores); the
     `rate` fraction of them (or as many as the target needs) with the lowest scores go."""
@@ -388,7 +392,7 @@ def snip_scores(model, masks: dict, data, batch_size: int, seed: int) -> dict:
     device = next(model.parameters()).device
     x, y = train.x[pick.to(train.x.device)].to(device), train.y[pick.to(train.y.device)].to(device)
     model.eval()
-    ws = [prunable(model)[n] for n in masks]
+    ws = [prunable(model, biases=True)[n] for n in masks]
     grads = torch.autograd.grad(nn.functional.cross_entropy(model(x), y), ws)
     return {n: (w * g).detach().abs().cpu() for n, w, g in zip(masks, ws, grads)}
 
@@ -401,7 +405,7 @@ def synflow_scores(model, masks: dict, input_shape) -> dict:
     from .masks import prunable
 
     model.double().eval()
-    ws = [prunable(model)[n] for n in masks]
+    ws = [prunable(model, biases=True)[n] for n in masks]
     with torch.no_grad():
         for t in model.state_dict().values():
             if t.is_floating_point():
@@ -414,7 +418,8 @@ def synflow_scores(model, masks: dict, input_shape) -> dict:
 
 
 @PRUNERS.register("snip", params=[RATE, TARGET, Param("batch_size", "integer", default=128, lo=1,
-                                                           help="training examples in the one scoring batch"), AT],
+                                                           help="training examples in the one scoring batch"), AT,
+                                   PRUNE_BIASES],
                   check=check_rate_or_target, label="SNIP", needs_model=True)
 def snip(weights: dict, masks: dict, params: dict, model, data, seed: int) -> dict:
     """SNIP (Lee et al. 2019): the survivors with the lowest |w * dL/dw| on one training batch go, one global
@@ -424,7 +429,8 @@ def snip(weights: dict, masks: dict, params: dict, model, data, seed: int) -> di
 
 
 @PRUNERS.register("synflow", params=[RATE, TARGET, Param("rounds", "integer", default=100, lo=1,
-                                                              help="scoring rounds within one prune"), AT],
+                                                              help="scoring rounds within one prune"), AT,
+                                      PRUNE_BIASES],
                   check=check_rate_or_target, label="SynFlow", needs_model=True)
 def synflow(weights: dict, masks: dict, params: dict, model, data, seed: int) -> dict:
     """SynFlow (Tanaka et al. 2020), data-free (`data` gives the input's shape only): `rounds` times, score
@@ -454,8 +460,9 @@ def scoring_model(model, masks: dict, at: str, rewind: dict | None):
     if at == "rewind" and rewind is not None:
         out.load_state_dict(rewind)
     with torch.no_grad():
-        for n, w in prunable(out).items():
-            w.mul_(masks[n].to(w.device, w.dtype))
+        for n, w in prunable(out, biases=True).items():
+            if n in masks:
+                w.mul_(masks[n].to(w.device, w.dtype))
     return out
 
 
@@ -474,8 +481,12 @@ def prune(model, masks: dict, spec: dict, seed: int = 0, *, data=None, rewind: d
     entry = PRUNERS.get(params["name"])
     if params.get("target") is not None:
         params["target"] = remaining_target(params["target"], iteration, iterations)
-    layers = prunable(model)
+    layers = prunable(model, biases=True)
     new = {n: m.detach().clone().cpu() for n, m in masks.items()}
+    if params.get("prune_biases"):  # the biases join as groups of their own (all alive the first time)
+        for n in sorted(set(layers) - set(prunable(model)) - set(new)):
+            new[n] = torch.ones(layers[n].shape, dtype=torch.bool)
+    before = {n: m.clone() for n, m in new.items()}
     weights = {n: layers[n].detach().cpu() for n in new}
     if entry.info.get("needs_model"):
         if data is None:
@@ -487,10 +498,10 @@ def prune(model, masks: dict, spec: dict, seed: int = 0, *, data=None, rewind: d
         out = entry.obj(weights, new, params, torch.Generator().manual_seed(seed))
     else:
         out = entry.obj(weights, new, params)
-    if not isinstance(out, dict) or set(out) != set(masks):
+    if not isinstance(out, dict) or set(out) != set(before):
         raise InfcopError(f"pruner '{params['name']}' must return a mask for every prunable weight")
     for n, m in out.items():
-        old = masks[n].cpu()
+        old = before[n]
         if m.shape != old.shape or m.dtype != torch.bool or bool((m & ~old).any()):
             raise InfcopError(f"pruner '{params['name']}' returned a bad mask for '{n}': it must be a boolean "
                               "tensor of the weight's shape that keeps only surviving weights")

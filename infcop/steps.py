@@ -156,9 +156,10 @@ def retraining_lr(method: dict, lr_max: float, model, before: dict, after: dict,
     total = sum(float(p.detach().double().pow(2).sum()) for p in model.parameters())
     removed_sq = 0.0
     kept_before = removed = 0
-    layers = prunable(model)
-    for n, m in before.items():
-        gone = m & ~after[n]
+    layers = prunable(model, biases=True)
+    for n, a in after.items():  # biases a pruner masks for the first time were all alive before
+        m = before[n] if n in before else torch.ones_like(a)
+        gone = m & ~a
         removed_sq += float(layers[n].detach().double()[gone].pow(2).sum())
         kept_before += int(m.sum())
         removed += int(gone.sum())

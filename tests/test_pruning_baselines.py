@@ -459,3 +459,65 @@ def test_rewind_reinit_trains_the_same_mask_from_a_fresh_init_of_another_seed(tm
         assert torch.equal(a["state"][n], fresh[n] * m)
         assert not torch.equal(a["state"][n], original[n] * m)
     assert reinit["reinit_seed"] == reinit_seed(0) != 0 and init["reinit_seed"] is None
+
+
+# --- prune_biases --------------------------------------------------------------------------------------------
+
+def test_prune_biases_masks_each_bias_vector_as_a_group_and_keeps_it_zero():
+    from infcop.masks import MaskEnforcer, remaining_fraction
+
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    with torch.no_grad():
+        model[0].bias.copy_(torch.tensor([0.5, -0.1, 0.3]))
+        model[2].bias.copy_(torch.tensor([-2.0, 0.05]))
+    plain = prune(model, full_masks(model), {"name": "magnitude", "rate": 0.5, "scope": "layer"})
+    assert set(plain) == {"0.weight", "2.weight"}  # biases are never touched unless asked
+    masks = prune(model, full_masks(model), {"name": "magnitude", "rate": 0.5, "scope": "layer", "prune_biases": True})
+    assert set(masks) == {"0.weight", "0.bias", "2.weight", "2.bias"}
+    # floor(0.5 * 3) = 1 of the first bias goes (|-0.1|), floor(0.5 * 2) = 1 of the second (|0.05|)
+    assert masks["0.bias"].tolist() == [True, False, True] and masks["2.bias"].tolist() == [True, False]
+    assert torch.equal(masks["0.weight"], plain["0.weight"]) and torch.equal(masks["2.weight"], plain["2.weight"])
+    # remaining weights count the biases: (6 + 2 + 3 + 1) of (12 + 3 + 6 + 2)
+    assert remaining_fraction(masks) == pytest.approx(12 / 23)
+    # global scope ranks biases with the weights: 0.05 and -0.1 are below every weight here
+    with torch.no_grad():
+        for lin in (model[0], model[2]):
+            lin.weight.copy_(torch.full_like(lin.weight, 1.0) + torch.arange(lin.weight.numel()).view_as(lin.weight))
+    glob = prune(model, full_masks(model), {"name": "magnitude", "rate": 0.1, "scope": "global", "prune_biases": True})
+    assert int((~glob["0.bias"]).sum()) + int((~glob["2.bias"]).sum()) == 2  # floor(0.1 * 23) = 2: both biases
+    assert all(bool(glob[n].all()) for n in ("0.weight", "2.weight"))
+    # a pruned bias stays exactly zero through training steps
+    enforcer = MaskEnforcer(model, masks)
+    enforcer.apply_weights()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    for _ in range(5):
+        opt.zero_grad()
+        model(torch.randn(8, 4)).pow(2).mean().backward()
+        enforcer.apply_grads()
+        opt.step()
+        enforcer.apply_weights()
+    assert model[0].bias[1] == 0 and model[2].bias[1] == 0 and model[0].bias[0] != 0.5
+
+
+def test_prune_biases_through_iterations_evaluation_and_the_ticket(tmp_path):
+    from infcop.checkpoints import load_model_file
+    from infcop.steps import evaluate_run, imp_iteration, train_dense
+
+    settings = fast_settings()
+    dense = tmp_path / "dense"
+    train_dense("digits", "small_cnn", 0, settings, dense)
+    method = {"pruner": {"name": "magnitude", "rate": 0.5, "scope": "global", "prune_biases": True},
+              "stop": ["budget"], "max_epochs": 1, "rewind": "none", "schedule": "linear", "lr": "allr"}
+    dirs = [tmp_path / "it1", tmp_path / "it2"]
+    imp_iteration("digits", "small_cnn", 0, "b", method, settings, 1, dense, dense, dirs[0])
+    m2 = imp_iteration("digits", "small_cnn", 0, "b", method, settings, 2, dense, dirs[0], dirs[1])
+    rec = load_model_file(dirs[1] / "model.pt")
+    biases = [n for n in rec["masks"] if n.endswith(".bias")]
+    assert biases and any(not bool(rec["masks"][n].all()) for n in biases)
+    for n in biases:  # pruned biases are zero in the saved network
+        assert torch.all(rec["state"][n][~rec["masks"][n]] == 0)
+    total = sum(v.numel() for v in rec["masks"].values())
+    assert m2["remaining_weights"] == pytest.approx(sum(int(v.sum()) for v in rec["masks"].values()) / total)
+    assert 0 < m2["lr_start"] <= settings["training"]["lr"]
+    rows = evaluate_run("digits", "small_cnn", 0, "b", method, settings, dense, dirs, tmp_path / "eval")
+    assert [r["iteration"] for r in rows] == [0, 1, 2] and rows[2]["remaining_weights"] == m2["remaining_weights"]
