@@ -149,6 +149,26 @@ def levels_for(curves) -> list[float]:
     return [lv for lv in LADDER if lv > deepest * 1.05] + [deepest]
 
 
+def matched(curves, level: float, members) -> bool:
+    """Whether every run of every member has a point at `level` (not only in the pass of its first prune)."""
+    pts = points(curves, level)
+    runs_of = curves.groupby("method")["seed"].nunique().reindex(members)
+    reached = pts.groupby("method")["seed"].nunique().reindex(members)
+    return not pts.empty and not reached.isna().any() and not (reached < runs_of).any()
+
+
+def own_levels(curves, members, common) -> list[float]:
+    """A group's own levels besides the common ones: its deepest level, unless it is one of the common
+    levels but for rounding (0.5%) and the group is matched there. (A method of one iteration ends at its
+    first prune, 32.761% say, and is never at a common 32.770% that another run's rounding set.)"""
+    out = []
+    for lv in levels_for(curves):
+        near = [c for c in common if math.isclose(lv, c, rel_tol=5e-3)]
+        if not near or not matched(curves, near[0], members):
+            out.append(lv)
+    return out
+
+
 def level_label(level: float, digits: int = 3) -> str:
     return f"{100 * level:.{digits}g}%"
 
@@ -380,9 +400,8 @@ def frontier_and_summary(iterations, methods, margin_pp: float = 0.5, test_sizes
         for m in present:
             groups.setdefault(info.loc[m, "control_group"], []).append(m)
         common = levels_for(cur)
-        labels = level_labels(set(common).union(*(
-            [lv for lv in levels_for(cur[cur["method"].isin(ms)])
-             if not any(math.isclose(lv, c, rel_tol=5e-3) for c in common)] for ms in groups.values())))
+        own_of = {g: own_levels(cur[cur["method"].isin(ms)], ms, common) for g, ms in groups.items()}
+        labels = level_labels(set(common).union(*own_of.values()))
         for group, members in groups.items():
             gcur = cur[cur["method"].isin(members)]
             controls = [m for m in members if bool(info.loc[m, "control"])]
@@ -390,9 +409,7 @@ def frontier_and_summary(iterations, methods, margin_pp: float = 0.5, test_sizes
             full = [c for c in controls if info.loc[c, "max_epochs"] == budget_max]
             budgets = {c: float(info.loc[c, "max_epochs"]) for c in controls}
             runs_of = gcur.groupby("method")["seed"].nunique().reindex(members)  # every seed of every member
-            # the group's own deepest level, unless it is one of the common levels but for rounding
-            own = [lv for lv in levels_for(gcur) if not any(math.isclose(lv, c, rel_tol=5e-3) for c in common)]
-            for level in sorted(set(common) | set(own), reverse=True):
+            for level in sorted(set(common) | set(own_of[group]), reverse=True):
                 pts = points(gcur, level, sec_per_epoch=spe)
                 reached = pts.groupby("method")["seed"].nunique().reindex(members)
                 if pts.empty or reached.isna().any() or (reached < runs_of).any():

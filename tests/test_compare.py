@@ -394,3 +394,22 @@ def test_a_level_is_matched_only_where_every_seed_of_every_member_stands_on_it()
     methods = _methods([("fixed1", True, "g", 1), ("fixed5", True, "g", 5)])
     _, summary, _ = frontier_and_summary(_runs(spec), methods, test_sizes={"d": 1000})
     assert 0.5 not in set(summary["level"]) and (summary["seeds"] == 2).all()
+
+
+def test_a_one_iteration_group_is_placed_at_its_own_level_when_it_misses_the_common_one_by_rounding():
+    # IMP ends at 32.770% (its rounding), GMP's single prune at 32.761%: GMP never stood at 32.770% (only
+    # passed it in its first prune), so it gets a level of its own instead of no row at all
+    imp = [[(0.64, 0.95, 2), (0.3277, 0.94, 2)]] * 3  # three seeds alike
+    spec = {"imp2": imp, "imp4": [[(0.64, 0.96, 4), (0.3277, 0.95, 4)]] * 3,
+            "gmp10": [[(0.32761, 0.93, 10)]] * 3, "gmp25": [[(0.32761, 0.94, 25)]] * 3}
+    methods = _methods([("imp2", True, "imp", 2), ("imp4", True, "imp", 4), ("gmp10", True, "gmp", 10),
+                        ("gmp25", True, "gmp", 25)])
+    _, summary, _ = frontier_and_summary(_runs(spec), methods)
+    g = summary[summary["control_group"] == "gmp"]
+    assert sorted(g["method"]) == ["gmp10", "gmp25"] and (g["level"] == 0.32761).all()
+    assert g.set_index("method")["cost_epoch_equivalents_mean"].to_dict() == {"gmp10": 10, "gmp25": 25}
+    # the IMP group keeps the common level, and the two levels carry labels that tell them apart
+    i = summary[summary["control_group"] == "imp"]
+    assert set(i["level"]) >= {0.3277} and g["level_label"].iloc[0] != i[i["level"] == 0.3277]["level_label"].iloc[0]
+    # a group matched at the common level gets no extra level
+    assert not (i["level"] == 0.32761).any()
