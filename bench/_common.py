@@ -165,3 +165,33 @@ def timing_parser(doc: str, repeats: int):
     ap.add_argument("--repeats", type=int, default=repeats)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (the workflow's jobs use 1)")
     return ap
+
+
+def study_main(doc: str, experiment: Path, label: str, analyse, markdown_tables, result_lines) -> int:
+    """The command line of a study script: run `experiment` in --workdir (unless --reuse), analyse its results,
+    print the tables (--markdown) and the RESULT lines."""
+    import argparse
+
+    import yaml
+
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reuse", action="store_true", help="analyse the results already in --workdir")
+    ap.add_argument("--workdir", type=Path, default=SCRATCH / experiment.stem)
+    ap.add_argument("--markdown", action="store_true", help="also print the tables as BENCHMARKS.md shows them")
+    args = ap.parse_args()
+    config = yaml.safe_load(experiment.read_text())
+    name = config["experiment"]["name"]
+    if not args.reuse:
+        wd = workdir(args.workdir, config, fresh=not (args.workdir / "results").exists())
+        (wd / "config.yaml").unlink()
+        (wd / "experiment.yaml").write_text(experiment.read_text())
+        _, wall = snakemake(wd, f"results/{name}/tables/summary.csv", "--configfile", "experiment.yaml",
+                            timeout=6 * 3600)
+        print(f"{label} study: {wall:.0f} s wall ({machine()})")
+    rep = analyse(args.workdir / "results" / name)
+    save_json(rep, args.workdir / f"{label}.json")
+    if args.markdown:
+        print(markdown_tables(rep) + "\n")
+    for line in result_lines(rep):
+        print(line)
+    return 0

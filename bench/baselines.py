@@ -12,13 +12,11 @@ magnitude pruning; MNIST-1D, its CNN, 3 seeds) and reports, at the final sparsit
 """
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
-import yaml
 
-from _common import ROOT, SCRATCH, machine, result, save_json, snakemake, workdir
+from _common import ROOT, result, study_main
 
 EXPERIMENT = ROOT / "workflow" / "experiments" / "baselines_mnist1d.yaml"
 STOP_RULES = ("mag_ciap", "mag_giap_auto", "mag_earlystop_patience")
@@ -97,27 +95,7 @@ def result_lines(rep: dict) -> list[str]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reuse", action="store_true", help="analyse the results already in --workdir")
-    ap.add_argument("--workdir", type=Path, default=SCRATCH / "baselines_mnist1d")
-    ap.add_argument("--markdown", action="store_true", help="also print the tables as BENCHMARKS.md shows them")
-    args = ap.parse_args()
-    config = yaml.safe_load(EXPERIMENT.read_text())
-    name = config["experiment"]["name"]
-    if not args.reuse:
-        wd = workdir(args.workdir, config, fresh=not (args.workdir / "results").exists())
-        (wd / "config.yaml").unlink()
-        (wd / "experiment.yaml").write_text(EXPERIMENT.read_text())
-        _, wall = snakemake(wd, f"results/{name}/tables/summary.csv", "--configfile", "experiment.yaml",
-                            timeout=6 * 3600)
-        print(f"baselines study: {wall:.0f} s wall ({machine()})")
-    rep = analyse(args.workdir / "results" / name)
-    save_json(rep, args.workdir / "baselines.json")
-    if args.markdown:
-        print(markdown_tables(rep) + "\n")
-    for line in result_lines(rep):
-        print(line)
-    return 0
+    return study_main(__doc__, EXPERIMENT, "baselines", analyse, markdown_tables, result_lines)
 
 
 if __name__ == "__main__":
