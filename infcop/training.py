@@ -19,7 +19,7 @@ from .data import Dataset, Split, batches
 from .faults import kill_point
 from .measures import MEASURES, distance
 from .masks import MaskEnforcer
-from .schedules import anneal_rate, lr_at
+from .schedules import SCHEDULES, anneal_rate, resolve_schedule
 from .stopping import Criterion, decide, mask_window, needs_val_loss
 
 log = logging.getLogger("infcop")
@@ -329,7 +329,8 @@ def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpo
     per_epoch = steps_per_epoch(env.data, tr["batch_size"], tr.get("passes", 1))
     horizon = schedule.horizon_steps(per_epoch)
     start_lr = tr["lr"] if schedule.lr is None else schedule.lr
-    spec = schedule.lr_schedule or tr["schedule"]
+    spec = resolve_schedule("schedule", schedule.lr_schedule or tr["schedule"])  # once, not every step
+    schedule_fn = SCHEDULES.get(spec["name"]).obj
     dense = None if schedule.dense is None else {**schedule.dense, "steps": schedule.dense["epochs"] * per_epoch}
 
     def train_one(epoch, steps, rate):
@@ -360,7 +361,7 @@ def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpo
         epoch += 1
         part = schedule.max_epochs - (epoch - 1)  # below 1: a fractional budget's last epoch
         steps = max(1, round(part * per_epoch)) if part < 1 else None
-        rec, train_s = train_one(epoch, steps, lambda i: lr_at(i, horizon, start_lr, spec, dense))
+        rec, train_s = train_one(epoch, steps, lambda i: float(schedule_fn(i, horizon, start_lr, spec, dense)))
         stopped, reason, eval_s = _measure_epoch(env, model, masks, schedule, reference, measure, epoch, rec,
                                                  ref_metrics, would_be)
         rec["train_seconds"] = train_s + eval_s
@@ -370,7 +371,7 @@ def retrain(env, run, model, masks, schedule: Schedule, checkpoint: EpochCheckpo
                  rec["train_loss"], rec["val_accuracy"], rec["info_distance"], rec["grad_distance"],
                  f"STOP ({reason})" if stopped else "go on")
         save(epoch)
-    _anneal(history, schedule, per_epoch, horizon, lambda i: lr_at(i, horizon, start_lr, spec, dense),
+    _anneal(history, schedule, per_epoch, horizon, lambda i: float(schedule_fn(i, horizon, start_lr, spec, dense)),
             train_one, env, model, save, consider, run)
     return {"history": history, "best": best}
 
