@@ -491,10 +491,3 @@ def with_defaults(config: dict) -> dict:
     for k, v in config.items():
         out.setdefault(k, v)
     return out
-
-
-def load_config(path) -> dict:
-    """The experiment of one config file, read strictly and checked (see infcop.experiment)."""
-    from .experiment import resolve
-
-    return resolve([path])

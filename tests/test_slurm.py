@@ -3,6 +3,7 @@
 `.ci/run` runs this module on a cluster without accounting, then the quick-start, status and signal
 tests again on one with (ci/slurm-up.sh --accounting): the profile must pick the job-status source that
 answers, and Snakemake must never wait forever on either."""
+import math
 import os
 import re
 import shutil
@@ -16,6 +17,8 @@ import pytest
 import yaml
 import yte
 
+from infcop import cluster as infcop_cluster
+from infcop.config import with_defaults
 from workflow_helpers import BIN, ROOT, TINY, comparable_tables, env, snakemake, workdir
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -79,7 +82,7 @@ class Jobs:
     `squeue --states=all` still lists finished jobs for MinJobAge (300 s), so polling every second
     misses none."""
 
-    FIELDS = ("id", "comment", "timelimit", "gres", "cpus", "mem", "state")
+    FIELDS = ("id", "comment", "timelimit", "gres", "cpus", "mem", "state", "used")
 
     def __init__(self):
         self.seen, self._stop = {}, threading.Event()
@@ -91,7 +94,7 @@ class Jobs:
             self._stop.wait(1)
 
     def snapshot(self):
-        r = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i|%k|%l|%b|%C|%m|%T"], capture_output=True,
+        r = subprocess.run(["squeue", "--states=all", "-h", "-o", "%i|%k|%l|%b|%C|%m|%T|%M"], capture_output=True,
                            text=True, timeout=30)
         for line in r.stdout.splitlines():
             job = dict(zip(self.FIELDS, line.split("|")))
@@ -164,32 +167,70 @@ def _minutes(limit: str) -> int:
     return int(days or 0) * 1440 + parts[0] * 60 + parts[1] + (parts[2] > 0)
 
 
-def test_quickstart_block_runs_one_job_per_run_with_tables_of_a_local_run(tmp_path, local_reference):
-    wd = workdir(tmp_path / "quickstart")
+def _request(rule: str, cfg: dict, wildcards: dict, gpu: bool) -> infcop_cluster.Request:
+    """What infcop.cluster asks for one job of the tiny experiment (no benchmark files in a fresh workdir)."""
+    return infcop_cluster.request(rule, with_defaults(cfg), wildcards, 1, gpu=gpu)
+
+
+def _table_bound(rule: str, cfg: dict, wildcards: dict, device: str) -> int:
+    """Minutes: the safety factor times start-up plus the rule's epochs at the table's seconds per epoch."""
+    full = with_defaults(cfg)
+    epochs = infcop_cluster.job_epochs(rule, full, wildcards)
+    seconds = epochs * infcop_cluster.epoch_seconds(wildcards["arch"], wildcards["dataset"], full["data"], device)
+    return math.ceil(infcop_cluster.SAFETY * (infcop_cluster.STARTUP_S + seconds) / 60)
+
+
+NO_GRES = ("N/A", "(null)", "")
+
+
+# GPU mode (the default) with an experiment that leaves the device to the node (auto): the training rules ask
+# for gres gpu:1 as before; CPU mode (INFCOP_SLURM_GPUS=0 filled into the quick-start, as a user with a small
+# network would): no job asks for a GPU. Both finish with the tables of a local run.
+@pytest.mark.parametrize("mode", ["gpu", "cpu"])
+def test_quickstart_block_runs_one_job_per_run_with_tables_of_a_local_run(tmp_path, local_reference, mode):
+    wd = workdir(tmp_path / "quickstart", training__device="auto" if mode == "gpu" else "cpu")
     (wd / ".venv").symlink_to(ROOT / ".venv")  # what `make setup` leaves in a clone
     block = quickstart_block()
+    assert "export INFCOP_SLURM_GPUS=" in block, block
+    if mode == "cpu":
+        block = block.replace("export INFCOP_SLURM_GPUS=", "export INFCOP_SLURM_GPUS=0", 1)
     out, jobs = run_workflow(wd, cmd=block)
     status = "sacct" if accounting() else "squeue"
     assert f"infcop SLURM profile: job status from {status}" in out, out[:3000]
+    assert ("GPU gpu:1 per training job" if mode == "gpu" else "CPUs only: no GPU") in out, out[:3000]
+    assert "infcop SLURM requests (" + ("GPU gpu:1" if mode == "gpu" else "CPUs only") in out, out[:3000]
 
-    cfg = yaml.safe_load(TINY.read_text())
+    cfg = yaml.safe_load((wd / "config.yaml").read_text())
     k = cfg["experiment"]["iterations"]
-    res = profile()["set-resources"]
     by_comment = {j["comment"]: j for j in jobs}
     # one job per dense network, one per run, one for tables, summary page and figures (16 without groups)
     dense = "rule_train_dense_wildcards_digits_small_cnn_0"
     groups = [f"rule_{r}_evaluate_imp_iteration" for r in _runs(cfg)]
     assert sorted(by_comment) == sorted([dense, *groups, REPORT]), [j["comment"] for j in jobs]
     assert len(jobs) == 4
-    for name in groups:
+    gres = "gres:gpu:1" if mode == "gpu" else None
+    w = {"dataset": "digits", "arch": "small_cnn", "seed": "0"}
+    for name, method in zip(groups, cfg["experiment"]["methods"]):
         job = by_comment[name]
-        # runtime covers the chain: K iterations one after another, then evaluate (which exports the ticket)
-        expected = k * res["imp_iteration"]["runtime"] + res["evaluate"]["runtime"]
-        assert _minutes(job["timelimit"]) == expected, job
-        assert job["gres"] == "gres:gpu:1", job  # one GPU for the chain
-        assert (int(job["cpus"]), job["mem"]) == (1, "8000M"), job  # its jobs never overlap
-    assert by_comment[dense]["gres"] == "gres:gpu:1"
-    assert by_comment[REPORT]["gres"] in ("N/A", "(null)", ""), by_comment
+        # runtime covers the chain: K iterations one after another, then evaluate (which exports the ticket),
+        # each sized to its work; below the table's bound, and far below the hour per job asked for before
+        it = {**w, "method": method, "k": "1"}
+        ev = {**w, "method": method}
+        requested = _minutes(job["timelimit"])
+        assert requested == (k * _request("imp_iteration", cfg, it, mode == "gpu").runtime
+                             + _request("evaluate", cfg, ev, mode == "gpu").runtime), job
+        device = "gpu" if mode == "gpu" else "cpu"
+        assert requested <= k * _table_bound("imp_iteration", cfg, it, device) + _table_bound("evaluate", cfg, ev, device)
+        assert requested < k * 60 + 60, job
+        print(f"REQUESTED {mode} {name}: {requested} min, used {job['used']}")
+        assert (job["gres"] == gres) if gres else job["gres"] in NO_GRES, job  # one GPU for the chain, or none
+        mem = _request("imp_iteration", cfg, it, mode == "gpu").mem_mb
+        assert (int(job["cpus"]), job["mem"]) == (1, f"{mem}M"), job  # its jobs never overlap
+    dense_job = by_comment[dense]
+    assert _minutes(dense_job["timelimit"]) == _request("train_dense", cfg, w, mode == "gpu").runtime, dense_job
+    print(f"REQUESTED {mode} {dense}: {_minutes(dense_job['timelimit'])} min, used {dense_job['used']}")
+    assert (dense_job["gres"] == gres) if gres else dense_job["gres"] in NO_GRES, dense_job
+    assert by_comment[REPORT]["gres"] in NO_GRES, by_comment
     for m in cfg["experiment"]["methods"]:
         for i in range(1, k + 1):  # every iteration is still its own rule job with its own outputs and log
             assert (wd / RUN / m / f"iter{i}" / "model.pt").is_file()
@@ -199,8 +240,47 @@ def test_quickstart_block_runs_one_job_per_run_with_tables_of_a_local_run(tmp_pa
     assert not _locks(wd)
 
 
+def test_one_knob_changes_one_rule_and_the_profile_says_so(tmp_path):
+    """INFCOP_SLURM_RUNTIME_<rule> / INFCOP_SLURM_MEM_MB_<rule>: that rule's request, every other one as
+    derived; a malformed value is refused before anything is submitted (dry runs: nothing is submitted)."""
+    wd = workdir(tmp_path / "knob")
+
+    def dry(**extra):
+        return subprocess.run([str(BIN / "snakemake"), "--profile", "profiles/slurm", "-n"], cwd=wd,
+                              env=slurm_env(**extra), capture_output=True, text=True, timeout=300)
+
+    def resources(out: str, rule: str) -> list[str]:
+        """The `resources:` line of every job of `rule` in a dry run's listing (groups indent theirs)."""
+        found, current = [], None
+        for line in out.splitlines():
+            m = re.match(r"\s*rule (\w+):$", line)
+            current = m.group(1) if m else current
+            if current == rule and line.strip().startswith("resources: "):
+                found.append(line.strip()[len("resources: "):] + ",")
+        assert found, f"no job of {rule} listed:\n{out[-3000:]}"
+        return found
+
+    r = dry(INFCOP_SLURM_RUNTIME_imp_iteration="7", INFCOP_SLURM_MEM_MB_evaluate="1234")
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = r.stdout + r.stderr
+    assert "per-rule overrides: evaluate mem_mb 1234, imp_iteration runtime 7" in out, out[:3000]
+    cfg = yaml.safe_load((wd / "config.yaml").read_text())
+    w = {"dataset": "digits", "arch": "small_cnn", "seed": "0"}
+    derived = _request("imp_iteration", cfg, {**w, "method": "lth", "k": "1"}, gpu=False)
+    assert all("runtime=7," in x and f"mem_mb={derived.mem_mb}," in x for x in resources(out, "imp_iteration")), out
+    ev = _request("evaluate", cfg, {**w, "method": "lth"}, gpu=False)
+    assert all("mem_mb=1234," in x and f"runtime={ev.runtime}," in x for x in resources(out, "evaluate")), out
+    dense = _request("train_dense", cfg, w, gpu=False)
+    assert all(f"runtime={dense.runtime}," in x for x in resources(out, "train_dense")), out
+    for bad, message in ((dict(INFCOP_SLURM_RUNTIME_imp_iteration="30m"), "must be a whole number of minutes"),
+                         (dict(INFCOP_SLURM_MEM_MB_evalute="2000"), "no rule 'evalute'"),
+                         (dict(INFCOP_SLURM_GPUS="yes"), "INFCOP_SLURM_GPUS must be 0")):
+        r = dry(**bad)
+        assert r.returncode != 0 and message in r.stderr, r.stderr[-2000:]
+
+
 def test_groups_off_submits_one_job_per_rule_and_gpu_only_for_gpu_rules(tmp_path, local_reference):
-    wd = workdir(tmp_path / "per_rule")
+    wd = workdir(tmp_path / "per_rule", training__device="auto")  # GPU mode: the device is left to the node
     out, jobs = run_workflow(wd, extra_env={"INFCOP_SLURM_GROUPS": "off"})
     assert "one job per rule" in out
     rules = [re.match(r"rule_(train_dense|imp_iteration|evaluate|tables|summary_page|figure|similarity)_",

@@ -1,6 +1,7 @@
 """End-to-end runs of the Snakemake workflow on the tiny digits config."""
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -16,14 +17,35 @@ from workflow_helpers import (BIN, ROOT, comparable_tables, env, job_counts, mti
 pytestmark = pytest.mark.slow
 
 
+OUTPUT = {}  # what the tiny run's two Snakemake calls printed
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """First only similarity.pdf (what a user asks for), then everything."""
+    """First only similarity.pdf (what a user asks for), then everything (with the shell commands)."""
     wd = workdir(tmp_path_factory.mktemp("tiny"))
-    snakemake(wd, "results/figures/similarity.pdf")
+    OUTPUT["single"] = snakemake(wd, "results/figures/similarity.pdf").stderr
     single = {p.name for p in (wd / "results" / "figures").iterdir()}
-    snakemake(wd)
+    OUTPUT["rest"] = snakemake(wd, "--printshellcmds").stderr
     return wd, single
+
+
+def test_a_run_prints_a_progress_line_per_finished_job_and_shell_commands_on_request(tiny_run):
+    wd, _ = tiny_run
+    single = OUTPUT["single"]
+    lines = re.findall(r"^\[\s*(\d+)/(\d+)\s+(\d+)%\s+(\d+):(\d\d):(\d\d)\] (.*)$", single, re.M)
+    total = int(lines[0][1])
+    assert [int(done) for done, *_ in lines] == list(range(1, total + 1)), single[-3000:]
+    assert lines[-1][2] == "100" and lines[-1][6] == "similarity"
+    jobs = [line[6] for line in lines]
+    assert any(re.fullmatch(r"imp_iteration +digits small_cnn seed 0 (lth|ciap) iteration 2", j) for j in jobs), jobs
+    assert any(re.fullmatch(r"evaluate +digits small_cnn seed 0 (lth|ciap)", j) for j in jobs), jobs
+    assert "infcop imp-iteration" not in single and "Finished jobid" not in single and "Select jobs" not in single
+    # the log file keeps Snakemake's full account; --printshellcmds shows the commands instead of progress lines
+    newest = max((wd / ".snakemake" / "log").glob("*.snakemake.log"), key=lambda p: p.stat().st_mtime)
+    assert "Finished jobid" in newest.read_text()
+    assert "infcop plot " in OUTPUT["rest"], OUTPUT["rest"][-3000:]
+    assert not re.search(r"^\[\s*\d+/\d+ ", OUTPUT["rest"], re.M)
 
 
 def test_single_target_builds_just_that_figure(tiny_run):

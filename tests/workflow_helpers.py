@@ -45,6 +45,8 @@ def workdir(path: Path, config: dict | None = None, **changes) -> Path:
 
 
 def snakemake(cwd: Path, *args, timeout=900, check=True, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    if "-n" in args and "--printshellcmds" not in args:
+        args = (*args, "--printshellcmds")  # tests read the planned commands of dry runs (the profile hides them)
     r = subprocess.run([str(BIN / "snakemake"), *args], cwd=cwd, env={**env(), **(extra_env or {})},
                        capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:

@@ -1,17 +1,28 @@
 # The experiment (resolved and checked once), wildcard constraints, paths (from infcop.layout) and the
 # input functions shared by the rules.
+import functools
 import os
 import shutil
 import sys
 
 from infcop import InfcopError
+from infcop import cluster as infcop_cluster
 from infcop import layout as L
 from infcop.checkpoints import save_text
 from infcop.plots import FIGURES, figure_outputs
 from infcop.config import rewind_epoch
 from infcop.data import DATASETS
-from infcop.experiment import (RECORD, check_source, claim_root, config_stage_settings, key_of, record_text,
-                               resolve, root_of, source_of)
+from infcop.experiment import (
+    RECORD,
+    check_source,
+    claim_root,
+    config_stage_settings,
+    key_of,
+    record_text,
+    resolve,
+    root_of,
+    source_of,
+)
 from infcop.plugins import load as load_plugins
 from infcop.schema import validate_config
 from infcop import tables as infcop_tables
@@ -21,8 +32,9 @@ try:
     # infcop's checks come first: their messages name the key, the bad value and what is allowed; the
     # schema (generated from the registries, plugins included) is the second net. Duplicate YAML keys
     # are refused; an experiment file given with --configfile is not merged over config.yaml.
-    _experiment = resolve([str(f) for f in workflow.config_settings.configfiles],
-                          dict(workflow.config_settings.config), check=False)
+    _experiment = resolve(
+        [str(f) for f in workflow.config_settings.configfiles], dict(workflow.config_settings.config), check=False
+    )
     try:
         from infcop.config import check_config
 
@@ -78,6 +90,18 @@ def start_warm_start():
         _WARM_START = warm_start.start(os.path.join(".snakemake", "infcop", "warm-start.log"), notices=sys.stderr)
 
 
+def show_progress_lines():
+    """Local runs print one line per finished job (infcop.progress) unless --printshellcmds or --verbose."""
+    if workflow.local_exec and not workflow.remote_exec and not workflow.subprocess_exec:
+        import logging
+        from infcop import progress
+
+        settings = workflow.output_settings
+        progress.install(
+            logging.getLogger("snakemake.logging"), printshellcmds=settings.printshellcmds, verbose=settings.verbose
+        )
+
+
 def stop_warm_start():
     from infcop import warm_start
 
@@ -119,8 +143,11 @@ def stage_key(stage):
 def rewind_input(wildcards):
     """The dense network after k epochs, for a method that rewinds there ({epoch: k}); else nothing."""
     k = rewind_epoch(config["methods"][wildcards.method])
-    return [] if k is None else [f"{LAYOUT.dense(wildcards.dataset, wildcards.arch, wildcards.seed)}/"
-                                 f"{L.rewind_file(k)}"]
+    return (
+        []
+        if k is None
+        else [f"{LAYOUT.dense(wildcards.dataset, wildcards.arch, wildcards.seed)}/" f"{L.rewind_file(k)}"]
+    )
 
 
 def runs():
@@ -138,8 +165,9 @@ def iterations_of(method):
 
 
 def iteration_dirs(wildcards):
-    return LAYOUT.iterations(wildcards.dataset, wildcards.arch, wildcards.seed, wildcards.method,
-                             iterations_of(wildcards.method))
+    return LAYOUT.iterations(
+        wildcards.dataset, wildcards.arch, wildcards.seed, wildcards.method, iterations_of(wildcards.method)
+    )
 
 
 def run_files():
@@ -170,3 +198,34 @@ def all_targets():
         + [str(p) for f in planned_figures() for p in figure_outputs(f, f"{LAYOUT.figures}/{f}.pdf", EXP["methods"])]
         + [f"{r}/{L.TICKET}" for r in runs()]
     )
+
+
+# ---- Cluster requests (infcop.cluster; docs/slurm.md#resources) -----------------------------------------
+# The training rules' wall time and memory, sized to the work: the network, data set and epochs of the job
+# (a per-architecture table), or a previous run's benchmark files; attempt n (a resubmission) asks for n
+# times the first request. Their GRES: the SLURM profile's GPU (INFCOP_SLURM_GRES, which the profile sets)
+# unless the experiment trains on the CPU (training.device: cpu). The profile's per-rule overrides
+# (INFCOP_SLURM_RUNTIME_<rule>, INFCOP_SLURM_MEM_MB_<rule>) replace these values.
+@functools.lru_cache(maxsize=None)
+def _cluster_request(rule_name, wildcards, attempt):
+    gpu = infcop_cluster.gres(config) is not None
+    return infcop_cluster.request(rule_name, config, dict(wildcards), attempt, gpu=gpu, root=LAYOUT.root)
+
+
+def cluster_runtime(rule_name):
+    return lambda wildcards, attempt: _cluster_request(rule_name, tuple(wildcards.items()), attempt).runtime
+
+
+def cluster_mem_mb(rule_name):
+    return lambda wildcards, attempt: _cluster_request(rule_name, tuple(wildcards.items()), attempt).mem_mb
+
+
+def cluster_gres(wildcards):
+    return infcop_cluster.gres(config)
+
+
+if infcop_cluster.GRES_VAR in os.environ and workflow.is_main_process:  # under the SLURM profile
+    try:
+        print(infcop_cluster.start_line(config, LAYOUT.root), file=sys.stderr)
+    except InfcopError as exc:
+        sys.exit(f"infcop: {exc}")

@@ -3,10 +3,6 @@ rule train_dense:
         model=f"{DENSE}/{L.MODEL}",
         init=f"{DENSE}/{L.INIT}",
         metrics=f"{DENSE}/{L.METRICS}",
-    params:
-        key=stage_key("dense"),
-        experiment=EXPERIMENT_RECORD,
-        out=lambda wc, output: os.path.dirname(output.model),
     log:
         LAYOUT.log(*W, "dense"),
     benchmark:
@@ -14,8 +10,13 @@ rule train_dense:
     threads: 1
     resources:
         gpu=1,
-    conda:
-        "../../environment.yml"
+        runtime=cluster_runtime("train_dense"),  # minutes; sized to the work (infcop.cluster)
+        mem_mb=cluster_mem_mb("train_dense"),
+        gres=cluster_gres,  # the SLURM profile's GPU, none with training.device: cpu
+    params:
+        key=stage_key("dense"),
+        experiment=EXPERIMENT_RECORD,
+        out=lambda wc, output: os.path.dirname(output.model),
     shell:
         logged(
             "infcop train-dense --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
@@ -31,10 +32,6 @@ rule rewind_point:
         dense=f"{DENSE}/{L.MODEL}",
     output:
         f"{DENSE}/{L.rewind_file('{epoch}')}",
-    params:
-        key=stage_key("dense"),
-        experiment=EXPERIMENT_RECORD,
-        dense=lambda wc, input: os.path.dirname(input.init),
     log:
         LAYOUT.log(*W, "rewind", k="{epoch}"),
     benchmark:
@@ -42,8 +39,13 @@ rule rewind_point:
     threads: 1
     resources:
         gpu=1,
-    conda:
-        "../../environment.yml"
+        runtime=cluster_runtime("rewind_point"),  # minutes; sized to the work (infcop.cluster)
+        mem_mb=cluster_mem_mb("rewind_point"),
+        gres=cluster_gres,  # the SLURM profile's GPU, none with training.device: cpu
+    params:
+        key=stage_key("dense"),
+        experiment=EXPERIMENT_RECORD,
+        dense=lambda wc, input: os.path.dirname(input.init),
     shell:
         logged(
             "infcop rewind-point --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"

@@ -12,12 +12,6 @@ rule evaluate:
         layers=f"{RUN_DIR}/{L.LAYERS}",
         ticket=f"{RUN_DIR}/{L.TICKET}",
         info=f"{RUN_DIR}/{L.TICKET_INFO}",
-    params:
-        key=stage_key("evaluate"),
-        experiment=EXPERIMENT_RECORD,
-        dense=lambda wc, input: os.path.dirname(input.dense),
-        iterations=iteration_dirs,
-        out=lambda wc, output: os.path.dirname(output.evaluation),
     log:
         LAYOUT.log(*W, "evaluate", "{method}"),
     benchmark:
@@ -25,8 +19,15 @@ rule evaluate:
     threads: 1
     resources:
         gpu=1,
-    conda:
-        "../../environment.yml"
+        runtime=cluster_runtime("evaluate"),  # minutes; sized to the work (infcop.cluster)
+        mem_mb=cluster_mem_mb("evaluate"),
+        gres=cluster_gres,  # the SLURM profile's GPU, none with training.device: cpu
+    params:
+        key=stage_key("evaluate"),
+        experiment=EXPERIMENT_RECORD,
+        dense=lambda wc, input: os.path.dirname(input.dense),
+        iterations=iteration_dirs,
+        out=lambda wc, output: os.path.dirname(output.evaluation),
     shell:
         logged(
             "infcop evaluate --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"

@@ -10,12 +10,6 @@ rule imp_iteration:
     output:
         model=f"{ITERATION}/{L.MODEL}",
         metrics=f"{ITERATION}/{L.METRICS}",
-    params:
-        key=stage_key("iteration"),
-        experiment=EXPERIMENT_RECORD,
-        dense=lambda wc, input: os.path.dirname(input.dense),
-        previous=lambda wc, input: os.path.dirname(input.previous),
-        out=lambda wc, output: os.path.dirname(output.model),
     log:
         LAYOUT.log(*W, "iteration", "{method}", "{k}"),
     benchmark:
@@ -23,8 +17,15 @@ rule imp_iteration:
     threads: 1
     resources:
         gpu=1,
-    conda:
-        "../../environment.yml"
+        runtime=cluster_runtime("imp_iteration"),  # minutes; sized to the work (infcop.cluster)
+        mem_mb=cluster_mem_mb("imp_iteration"),
+        gres=cluster_gres,  # the SLURM profile's GPU, none with training.device: cpu
+    params:
+        key=stage_key("iteration"),
+        experiment=EXPERIMENT_RECORD,
+        dense=lambda wc, input: os.path.dirname(input.dense),
+        previous=lambda wc, input: os.path.dirname(input.previous),
+        out=lambda wc, output: os.path.dirname(output.model),
     shell:
         logged(
             "infcop imp-iteration --dataset {wildcards.dataset:q} --arch {wildcards.arch:q} --seed {wildcards.seed}"
@@ -32,4 +33,3 @@ rule imp_iteration:
             " --iteration {wildcards.k} --dense {params.dense:q} --previous {params.previous:q}"
             " --threads {threads} --out {params.out:q}"
         )
-

@@ -12,32 +12,30 @@ rule tables:
         run_files(),
     output:
         **{
-            t.replace(".", "_"): report(
-                f"{LAYOUT.tables}/{t}",
-                caption="../report/tables.rst",
-                category=report_place("summary")[0],
-                subcategory=report_place("summary")[1],
-                labels={"summary": "table (summary.csv, download)"},
+            t.replace(".", "_"): (
+                report(
+                    f"{LAYOUT.tables}/{t}",
+                    caption="../report/tables.rst",
+                    category=report_place("summary")[0],
+                    subcategory=report_place("summary")[1],
+                    labels={"summary": "table (summary.csv, download)"},
+                )
+                if t == L.SUMMARY_CSV
+                else f"{LAYOUT.tables}/{t}"
             )
-            if t == L.SUMMARY_CSV
-            else f"{LAYOUT.tables}/{t}"
             for t in TABLES
         },
-    params:
-        key=stage_key("tables"),
-        experiment=EXPERIMENT_RECORD,
-        out=lambda wc, output: os.path.dirname(output[0]),
     log:
         LAYOUT.report_log("tables"),
     benchmark:
         LAYOUT.report_benchmark("tables")
     threads: 1
-    conda:
-        "../../environment.yml"
+    params:
+        key=stage_key("tables"),
+        experiment=EXPERIMENT_RECORD,
+        out=lambda wc, output: os.path.dirname(output[0]),
     shell:
-        logged(
-            "infcop tables --config {params.experiment:q} --expect {params.key} --out {params.out:q}"
-        )
+        logged("infcop tables --config {params.experiment:q} --expect {params.key} --out {params.out:q}")
 
 
 # summary.md as a self-contained HTML page: the report shows HTML inline (a .md or .csv is only a download).
@@ -52,15 +50,13 @@ rule summary_page:
             subcategory=report_place("summary")[1],
             labels={"summary": "page (summary.md, rendered)"},
         ),
-    params:
-        root=lambda wc, input: os.path.dirname(os.path.dirname(input[0])),  # {root}/tables/summary.md
     log:
         LAYOUT.report_log("summary_page"),
     benchmark:
         LAYOUT.report_benchmark("summary_page")
     threads: 1
-    conda:
-        "../../environment.yml"
+    params:
+        root=lambda wc, input: os.path.dirname(os.path.dirname(input[0])),  # {root}/tables/summary.md
     shell:
         logged("infcop summary {params.root:q} --html {output:q}")
 
@@ -83,19 +79,15 @@ rule figure:
             subcategory=lambda wc: report_place(wc.figure)[1],
             labels=lambda wc: figure_labels(wc.figure, ".png"),
         ),
-    params:
-        tables=lambda wc, input: os.path.dirname(input[0]),
     log:
         LAYOUT.report_log("figures/{figure}"),
     benchmark:
         LAYOUT.report_benchmark("figures/{figure}")
     threads: 1
-    conda:
-        "../../environment.yml"
+    params:
+        tables=lambda wc, input: os.path.dirname(input[0]),
     shell:
-        logged(
-            "infcop plot {wildcards.figure} --tables {params.tables:q} --out {output.pdf:q}"
-        )
+        logged("infcop plot {wildcards.figure} --tables {params.tables:q} --out {output.pdf:q}")
 
 
 # The dashboard: every (dataset, arch, method) page in one PDF, and one PNG per method.
@@ -122,16 +114,12 @@ rule similarity:
                 EXP["methods"], figure_outputs("similarity", f"{LAYOUT.figures}/similarity.pdf", EXP["methods"])[1:]
             )
         ],
-    params:
-        tables=lambda wc, input: os.path.dirname(input[0]),
     log:
         LAYOUT.report_log("figures/similarity"),
     benchmark:
         LAYOUT.report_benchmark("figures/similarity")
     threads: 1
-    conda:
-        "../../environment.yml"
+    params:
+        tables=lambda wc, input: os.path.dirname(input[0]),
     shell:
-        logged(
-            "infcop plot similarity --tables {params.tables:q} --out {output.pdf:q}"
-        )
+        logged("infcop plot similarity --tables {params.tables:q} --out {output.pdf:q}")
