@@ -6,13 +6,16 @@ the generator seeded by the run's seed and iteration. One registered with `needs
 network itself and is called `fn(weights, masks, params, model=..., data=..., seed=...)`: a copy of the
 network to score (its masks applied), the job's Dataset and the seed. A pruner with a `target` param gets
 `params["target"]` as the remaining fraction of all prunable weights to reach in this iteration (a
-number; prune() reads the schedule). Cheap to import (torch loads when a pruner runs)."""
+number; prune() reads the schedule: infcop.pruning_targets). The scores the baselines rank by (LAMP,
+SNIP, SynFlow) are in infcop.pruner_scores. Cheap to import (torch loads when a pruner runs)."""
 from __future__ import annotations
 
 import math
 from typing import Callable
 
 from . import InfcopError
+from .pruner_scores import lamp_scores, scoring_model, snip_scores, synflow_scores
+from .pruning_targets import TARGET, check_rate_or_target, remaining_target, target_count
 from .registry import Param, Registry, SpecParam
 
 PRUNERS = Registry("pruner")
@@ -40,14 +43,6 @@ def prune_smallest(weights: list, masks: list, count: int) -> None:
         n = pos.numel()
         flat[pos[drop[start:start + n]]] = False
         start += n
-
-
-def target_count(masks: list, keep: float) -> int:
-    """Survivors of `masks` to remove so that the fraction `keep` of all their weights remains (the
-    nearest whole number of weights; none when fewer remain already)."""
-    total = sum(m.numel() for m in masks)
-    alive = sum(int(m.sum()) for m in masks)
-    return max(0, alive - math.floor(keep * total + 0.5))
 
 
 def prune_by_count(weights: dict, masks: dict, scope: str, count: Callable, keep: float | None = None) -> dict:
@@ -100,78 +95,6 @@ def global_count(masks: dict, params: dict) -> int:
     if params.get("target") is not None:
         return target_count(list(masks.values()), params["target"])
     return math.floor(params["rate"] * sum(int(m.sum()) for m in masks.values()))
-
-
-TARGET_SCHEDULES = {"linear": lambda k, n, s: 1 - k * (1 - s) / n,  # remaining fraction after iteration k of n
-                    "geometric": lambda k, n, s: s ** (k / n)}
-FRACTION = Param("final", "number", lo=0, hi=1, lo_open=True, hi_open=True)
-
-
-class TargetParam(SpecParam):
-    """`target`: the remaining-weight fraction after each iteration, {name: linear | geometric, final: s} or
-    an explicit list (one per iteration, strictly decreasing); overrides `rate`."""
-
-    def resolved(self, key: str, value) -> object:
-        problem = None
-        if isinstance(value, dict):
-            if set(value) != {"name", "final"} or value["name"] not in TARGET_SCHEDULES:
-                problem = "a schedule needs exactly 'name' (linear or geometric) and 'final'"
-            elif not FRACTION.valid(value["final"]):
-                problem = "'final' must be a number in (0, 1)"
-        elif isinstance(value, list) and value:
-            if not all(FRACTION.valid(v) for v in value):
-                problem = "every fraction must be a number in (0, 1)"
-            elif any(a <= b for a, b in zip(value, value[1:])):
-                problem = "the fractions must decrease strictly (a pruner cannot regrow weights)"
-        else:
-            problem = "neither a schedule nor a non-empty list"
-        if problem:
-            raise InfcopError(f"config key '{key}': bad value {value!r} ({problem}); allowed: {self.allowed()}")
-        return value
-
-    def allowed(self) -> str:
-        return ("{name: linear | geometric, final: s} with s in (0, 1), the remaining-weight fraction after the "
-                "method's last iteration, or a list of remaining fractions in (0, 1), strictly decreasing, one per "
-                "iteration")
-
-    def json_schema(self) -> dict:
-        return {"oneOf": [{"type": "object", "additionalProperties": False, "required": ["name", "final"],
-                           "properties": {"name": {"enum": list(TARGET_SCHEDULES)}, "final": FRACTION.json_schema()}},
-                          {"type": "array", "minItems": 1, "items": FRACTION.json_schema()}]}
-
-
-TARGET = TargetParam("target", "choice", default=None,
-                     help="remaining-weight fraction after each iteration (overrides rate)")
-
-
-def remaining_target(target, iteration: int | None, iterations: int | None, key: str = "pruner.target") -> float:
-    """The remaining fraction of all prunable weights `target` asks for after iteration k of K."""
-    if iteration is None or iterations is None:
-        raise InfcopError(f"config key '{key}': a target needs the iteration k and the method's iteration count K "
-                          "(the preset's 'iterations', which an experiment fills in from experiment.iterations; in "
-                          "Python, prune(..., iteration=k, iterations=K))")
-    check_target_length(key, target, iterations)
-    if not 1 <= iteration <= iterations:
-        raise InfcopError(f"config key '{key}': iteration {iteration} is outside the method's 1..{iterations}")
-    if isinstance(target, list):
-        return float(target[iteration - 1])
-    return TARGET_SCHEDULES[target["name"]](iteration, iterations, target["final"])
-
-
-def check_target_length(key: str, target, iterations: int) -> None:
-    if isinstance(target, list) and len(target) != iterations:
-        raise InfcopError(f"config key '{key}': the list has {len(target)} fractions but the method runs "
-                          f"{iterations} IMP iterations (its preset's 'iterations', else experiment.iterations); "
-                          f"allowed: a list of exactly {iterations} remaining fractions, one per iteration, or "
-                          "{name: linear | geometric, final: s}")
-
-
-def check_rate_or_target(params: dict, key: str) -> None:
-    has = [k for k in ("rate", "target") if params.get(k) is not None]
-    if len(has) != 1:
-        raise InfcopError(f"config key '{key}': pruner '{params['name']}' needs exactly one of 'rate' (a number in "
-                          f"(0, 1): the fraction of survivors removed each iteration) and 'target' (a remaining-"
-                          f"weight schedule); got {' and '.join(has) or 'neither'}")
 
 
 PRUNE_BIASES = Param("prune_biases", "bool", default=None,  # absent unless given: false
@@ -359,62 +282,9 @@ def lamp(weights: dict, masks: dict, params: dict) -> dict:
     return drop_lowest({n: lamp_scores(weights[n], m) for n, m in masks.items()}, masks, global_count(masks, params))
 
 
-def lamp_scores(w, mask):
-    """LAMP scores of a layer's survivors (0 elsewhere): sorted ascending by squared magnitude (ties by
-    position), the u-th scores w_(u)^2 / sum over v >= u of w_(v)^2; the largest scores 1."""
-    import torch
-
-    alive = mask.reshape(-1).nonzero().flatten()
-    sq = w.detach().double().reshape(-1)[alive].pow(2)
-    order = torch.sort(sq, stable=True).indices
-    ranked = sq[order]
-    tail = ranked.flip(0).cumsum(0).flip(0)  # sum over v >= u
-    out = torch.zeros(w.numel(), dtype=torch.float64)
-    out[alive[order]] = torch.where(tail > 0, ranked / tail.clamp_min(1e-300), torch.zeros_like(ranked))
-    return out.view(w.shape)
-
-
 AT = Param("at", "choice", default="rewind", choices=("rewind", "current"),
            help="score the network at the method's rewind point (its masks applied; rewind: none: the current "
                 "weights) or as it is now")
-
-
-def snip_scores(model, masks: dict, data, batch_size: int, seed: int) -> dict:
-    """SNIP's |w * dL/dw| of each prunable weight: L the mean cross-entropy over `batch_size` training
-    examples drawn with `seed` (eval mode, so the batch and the network's buffers decide nothing else)."""
-    import torch
-    from torch import nn
-
-    from .masks import prunable
-
-    train = data.train
-    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:batch_size]
-    device = next(model.parameters()).device
-    x, y = train.x[pick.to(train.x.device)].to(device), train.y[pick.to(train.y.device)].to(device)
-    model.eval()
-    ws = [prunable(model, biases=True)[n] for n in masks]
-    grads = torch.autograd.grad(nn.functional.cross_entropy(model(x), y), ws)
-    return {n: (w * g).detach().abs().cpu() for n, w, g in zip(masks, ws, grads)}
-
-
-def synflow_scores(model, masks: dict, input_shape) -> dict:
-    """SynFlow's |w * dR/dw|: R the summed output, for an input of ones, of the network with every parameter
-    and buffer replaced by its absolute value (double precision, eval mode, current masks applied)."""
-    import torch
-
-    from .masks import prunable
-
-    model.double().eval()
-    ws = [prunable(model, biases=True)[n] for n in masks]
-    with torch.no_grad():
-        for t in model.state_dict().values():
-            if t.is_floating_point():
-                t.abs_()
-        for w, n in zip(ws, masks):
-            w.mul_(masks[n].to(w.device, w.dtype))
-    x = torch.ones((1, *input_shape), dtype=torch.float64, device=ws[0].device)
-    grads = torch.autograd.grad(model(x).sum(), ws)
-    return {n: (w * g).detach().abs().cpu() for n, w, g in zip(masks, ws, grads)}
 
 
 @PRUNERS.register("snip", params=[RATE, TARGET, Param("batch_size", "integer", default=128, lo=1,
@@ -445,25 +315,6 @@ def synflow(weights: dict, masks: dict, params: dict, model, data, seed: int) ->
         now = sum(int(m.sum()) for m in masks.values())
         drop_lowest(synflow_scores(model, masks, shape), masks, now - kept)
     return masks
-
-
-def scoring_model(model, masks: dict, at: str, rewind: dict | None):
-    """A copy of `model` to score: loaded with the rewind point's weights when `at: rewind` and there is one,
-    the masks applied (the masks of the earlier iterations hold there too)."""
-    import copy
-
-    import torch
-
-    from .masks import prunable
-
-    out = copy.deepcopy(model)
-    if at == "rewind" and rewind is not None:
-        out.load_state_dict(rewind)
-    with torch.no_grad():
-        for n, w in prunable(out, biases=True).items():
-            if n in masks:
-                w.mul_(masks[n].to(w.device, w.dtype))
-    return out
 
 
 def prune(model, masks: dict, spec: dict, seed: int = 0, *, data=None, rewind: dict | None = None,

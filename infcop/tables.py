@@ -67,7 +67,7 @@ def threshold_columns() -> list[tuple[str, str, str]]:
 def recipe(m: dict, settings: dict | None = None) -> str:
     """A method's retraining recipe: rewind point, learning-rate schedule, (start) rate, and the optimizer
     when it is not SGD."""
-    from .config import rewind_label
+    from .settings_spec import rewind_label
     from .optimizers import OPTIMIZERS
     from .schedules import resolve_schedule
 
@@ -121,7 +121,8 @@ def method_table(methods: dict, settings: dict, effective: dict | None = None):
     """One row per preset: its pruner, criteria, thresholds (as given and as used) and effective budget."""
     import pandas as pd
 
-    from .config import check_method, rewind_label
+    from .config import check_method
+    from .settings_spec import rewind_label
     from .stopping import criteria_of, mask_window, reads_noise_floor
 
     rows = []

@@ -19,7 +19,7 @@ from infcop.schedules import allr, lr_at
 from infcop.steps import retraining_lr
 from infcop.stopping import criteria_of
 from infcop.summary import summary_markdown
-from infcop.training import WouldBeMasks
+from infcop.would_be_masks import WouldBeMasks
 
 from workflow_helpers import TINY, snakemake, workdir
 

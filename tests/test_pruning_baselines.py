@@ -13,8 +13,9 @@ from infcop import InfcopError
 from infcop.config import check_method
 from infcop.data import Dataset, Split
 from infcop.masks import full_masks, prunable
-from infcop.pruners import (PRUNERS, erk_survivors, lamp_scores, prune, remaining_target, scoring_model, snip_scores,
-                            synflow_scores)
+from infcop.pruner_scores import lamp_scores, scoring_model, snip_scores, synflow_scores
+from infcop.pruners import PRUNERS, erk_survivors, prune
+from infcop.pruning_targets import remaining_target
 
 
 def _linear_net(*weights, bias=None, relu=False):

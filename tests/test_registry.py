@@ -15,9 +15,9 @@ def test_committed_schema_is_the_one_the_registries_generate():
 
 
 def test_schema_enums_and_keys_equal_the_registries():
-    from infcop.config import METHOD_PARAMS, SETTINGS
     from infcop.data import DATASETS
     from infcop.schema import config_schema
+    from infcop.settings_spec import METHOD_PARAMS, SETTINGS
 
     s = config_schema()
     assert s["properties"]["experiment"]["properties"]["datasets"]["items"]["enum"] == DATASETS.names()

@@ -7,7 +7,7 @@ import pandas as pd
 
 from .style import BAND_ALPHA
 
-from ..stats import t975  # noqa: F401  (one t table for the tables and the figures)
+from ..stats import t975  # the figures' t quantile, from infcop.stats (scipy)
 
 
 def t_halfwidth(values) -> float:

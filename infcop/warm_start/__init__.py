@@ -29,7 +29,7 @@ from .protocol import (ADDRESS_ENV, JOB_ENV, PID_ENV, REQUEST_DEADLINE, SWITCH_E
 
 # Every `infcop` command imports this package for `run_remote`: the server's side is imported on first use.
 _LATER = {"Handle": "launch", "main": "launch", "remove_socket": "launch", "start": "launch", "stop": "launch",
-          "Refused": "server", "Server": "server", "THREAD_VARS": "threads", "apply_thread_counts": "threads",
+          "Refused": "log", "Server": "server", "THREAD_VARS": "threads", "apply_thread_counts": "threads",
           "fresh_thread_counts": "threads"}
 
 

@@ -165,7 +165,8 @@ def stop(handle: Handle | None) -> None:
 
 def main() -> None:
     """The server process (started by `start`): its settings come through the environment, not argv."""
-    from .server import Log, Server
+    from .log import Log
+    from .server import Server
 
     token = os.environ.pop(TOKEN_ENV)
     address = os.environ.pop(ADDRESS_ENV)

@@ -10,7 +10,7 @@ from infcop import cluster as infcop_cluster
 from infcop import layout as L
 from infcop.checkpoints import save_text
 from infcop.plots import FIGURES, figure_outputs
-from infcop.config import rewind_epoch
+from infcop.settings_spec import rewind_epoch
 from infcop.data import DATASETS
 from infcop.experiment import (
     RECORD,
