@@ -6,7 +6,7 @@ that epoch's training time.
   study = the original study's way, as the reference: correlations over the WHOLE training split in two
           passes (pass 1: forward + backward for the gradient flow and each unit's mean / std; pass 2:
           forward for the correlations of the standardised activations), every epoch
-  epoch = infcop.training.train_epoch (MaskEnforcer + our SGD), the denominator
+  epoch = infcop.training.train_epoch (MaskEnforcer + torch.optim.SGD, as every job), the denominator
 
 Cases: small_cnn on digits (full epochs), resnet20 and vgg16 on CIFAR-shaped random data (32x32x3,
 10,000 training images). A full CPU epoch of the CIFAR-shaped models takes minutes, so for them the epoch
@@ -32,7 +32,7 @@ from infcop.data import Dataset, Split, batches, load_dataset, probe_split
 from infcop.flows import _spatial_mean, capture_activations, measure_flows
 from infcop.masks import MaskEnforcer, full_masks
 from infcop.models import build_model, flow_layers
-from infcop.training import SGD, epoch_generator, train_epoch
+from infcop.training import epoch_generator, train_epoch
 
 TARGET = 0.05
 
@@ -98,7 +98,7 @@ def run_case(name: str, arch: str, data: Dataset, batch_size: int, repeats: int,
     reference = copy.deepcopy(model).eval()  # the dense network (similarity), as in every retraining epoch
     masks = full_masks(model)
     enforcer = MaskEnforcer(model, masks)
-    opt = SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
     probe = probe_split(data.train, 256, 0)
     n_full = len(data.train)
     if timed_batches is None:  # full epochs

@@ -18,7 +18,7 @@ from infcop.flows import measure_flows
 from infcop.masks import MaskEnforcer, full_masks
 from infcop.models import build_model
 from infcop.pruners import prune
-from infcop.training import (autocast_for, configure_backend, epoch_generator, make_optimizer, prepare_model,
+from infcop.training import (autocast_for, configure_backend, epoch_generator, optimizer_for, prepare_model,
                              train_epoch)
 
 TR = {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}
@@ -78,7 +78,7 @@ def main():
             enforcer = MaskEnforcer(ours, masks)
             enforcer.apply_weights()
             plain = prepare_model(build_model(arch, 3, 10, 32), device)
-            opt_ours = make_optimizer(ours, TR)
+            opt_ours = optimizer_for(ours, TR)
             opt_plain = torch.optim.SGD(plain.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
             t_ours, t_plain, t_flow = [], [], []
             for r in range(args.repeats + 1):  # the first round warms up (cudnn autotuning)

@@ -1,5 +1,5 @@
 """Loop overhead: infcop's masked training epoch (infcop.training.train_epoch with a MaskEnforcer and
-infcop's SGD) against a minimal plain PyTorch epoch on the same model, data, batch size and optimizer
+torch.optim.SGD, as every job) against a minimal plain PyTorch epoch on the same model, data, batch size and optimizer
 settings (torch.optim.SGD, no masks, no hooks, no loss bookkeeping).
 
 All models start from the same weights; the epochs are timed alternately, repeated, and the figure
@@ -23,7 +23,7 @@ from torch import nn
 from infcop.data import Dataset, Split, load_dataset
 from infcop.masks import MaskEnforcer, full_masks
 from infcop.models import build_model
-from infcop.training import SGD, epoch_generator, train_epoch
+from infcop.training import epoch_generator, train_epoch
 
 TARGET = 1.10
 LR, MOMENTUM, WD = 0.05, 0.9, 5e-4
@@ -47,7 +47,7 @@ def run_case(name, arch, data: Dataset, batch_size, repeats):
     control_model = copy.deepcopy(ours_model)  # a second plain loop: the A/A noise floor of the ratio
     masks = full_masks(ours_model)
     enforcer = MaskEnforcer(ours_model, masks)
-    ours_opt = SGD(ours_model.parameters(), lr=LR, momentum=MOMENTUM, nesterov=True, weight_decay=WD)
+    ours_opt = torch.optim.SGD(ours_model.parameters(), lr=LR, momentum=MOMENTUM, nesterov=True, weight_decay=WD)
     plain_opt = torch.optim.SGD(plain_model.parameters(), lr=LR, momentum=MOMENTUM, nesterov=True, weight_decay=WD)
     control_opt = torch.optim.SGD(control_model.parameters(), lr=LR, momentum=MOMENTUM, nesterov=True,
                                   weight_decay=WD)

@@ -26,7 +26,7 @@ def run_case(dataset: str, arch: str, seed: int, args) -> dict:
     from infcop.job import Env, Run
     from infcop.masks import MaskEnforcer
     from infcop.pruners import prune
-    from infcop.training import accuracy, epoch_generator, make_optimizer, train_epoch
+    from infcop.training import accuracy, epoch_generator, optimizer_for, train_epoch
     from infcop.checkpoints import load_model_file
 
     settings = complete_settings({"dense": {"epochs": args.dense_epochs[dataset]},
@@ -46,7 +46,7 @@ def run_case(dataset: str, arch: str, seed: int, args) -> dict:
         enforcer = MaskEnforcer(model, masks)
         enforcer.apply_weights()
         curve = [accuracy(model, env.data.test)]
-        opt = make_optimizer(model, env.tr)
+        opt = optimizer_for(model, env.tr)
         t0 = time.perf_counter()
         for epoch in range(1, args.epochs + 1):
             train_epoch(model, env.data, opt, enforcer, epoch_generator(seed, 77, epoch), env.tr["batch_size"])
