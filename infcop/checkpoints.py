@@ -19,7 +19,10 @@ log = logging.getLogger("infcop")
 
 MODEL_FORMAT = "infcop-model/1"
 EPOCH_FORMAT = "infcop-epoch/1"
-TICKET_FORMAT = "infcop-ticket/1"
+TICKET_FORMAT = "infcop-ticket/2"
+# formats this version no longer reads: the old format -> (the one that replaced it, why and what to do)
+OUTDATED = {"infcop-ticket/1": (TICKET_FORMAT, "written before tickets recorded their input normalisation (it "
+                                               "cannot take raw inputs); re-export it with `infcop ticket`")}
 
 
 def current_umask() -> int:
@@ -176,6 +179,8 @@ def load_torch(path, expect_format: str, map_location="cpu") -> dict:
                           f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{hint}") from None
     if not isinstance(obj, dict) or obj.get("format") != expect_format:
         got = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
+        if got in OUTDATED and OUTDATED[got][0] == expect_format:
+            raise InfcopError(f"'{path}' is an {got} file, {OUTDATED[got][1]}, or {rebuild_hint(path)}")
         raise InfcopError(f"'{path}' is not an {expect_format} checkpoint (found {got!r}){hint}")
     return obj
 
@@ -199,23 +204,53 @@ def model_record(model, masks, meta: dict) -> dict:
             "masks": {k: v.cpu() for k, v in masks.items()}}
 
 
-def build_from_record(obj: dict, device="cpu"):
+ARCH_ARGS = ("in_channels", "num_classes", "image_size")  # what infcop.models.build_model builds a network from
+
+
+def build_from_record(obj: dict, device="cpu", arch: dict | None = None):
+    """(model, masks) of a record; `arch` ({'name', 'args'}, a ticket's) defaults to the record's meta."""
     from .models import build_model
 
     meta = obj["meta"]
-    model = build_model(meta["arch"], meta["in_channels"], meta["num_classes"], meta["image_size"])
+    arch = arch or {"name": meta["arch"], "args": {k: meta[k] for k in ARCH_ARGS}}
+    model = build_model(arch["name"], **arch["args"])
     try:
         model.load_state_dict(obj["state"])
     except RuntimeError as exc:
-        raise InfcopError(f"checkpoint weights do not fit arch '{meta['arch']}': {str(exc).splitlines()[0]}") from None
+        raise InfcopError(f"checkpoint weights do not fit arch '{arch['name']}': {str(exc).splitlines()[0]}") from None
     return model.to(device), {k: v.to(device) for k, v in obj["masks"].items()}
 
 
 def load_ticket(path, device="cpu"):
-    """(model, masks, meta) of an exported sparse network; masked weights are already zero."""
+    """(model, masks, meta) of an exported ticket. `model` takes raw inputs: it standardises them as its
+    training data was, then runs the architecture (`model.net`); in eval mode, masked weights already zero.
+    `masks` is keyed by `model.net`'s parameter names. `meta` holds the architecture, the normalisation,
+    the level and the recipe. An architecture from a plugin is built after importing that plugin."""
+    from .nets import Standardised
+
     obj = load_torch(path, TICKET_FORMAT)
-    model, masks = build_from_record(obj, device)
-    return model, masks, obj["meta"]
+    meta = obj["meta"]
+    arch, norm = meta["architecture"], meta["normalisation"]
+    _import_arch_plugin(arch, path)
+    net, masks = build_from_record(obj, device, arch)
+    model = Standardised(net, norm["mean"].to(device), norm["std"].to(device))
+    return model.eval(), masks, meta
+
+
+def _import_arch_plugin(arch: dict, path) -> None:
+    """Import the plugin that registered the ticket's architecture, when this process does not know it yet."""
+    from .models import ARCHS
+    from .plugins import import_plugin
+
+    plugin = arch.get("plugin")
+    if not plugin or arch["name"] in ARCHS:
+        return
+    try:
+        import_plugin(plugin)
+    except Exception as exc:  # noqa: BLE001 - whatever the plugin raises, say which plugin and how to fix it
+        raise InfcopError(f"ticket '{path}': its architecture '{arch['name']}' comes from plugin '{plugin}', which "
+                          f"cannot be imported ({type(exc).__name__}: {exc}); install that module or put it on "
+                          "PYTHONPATH (a .py plugin: restore the file at that path)") from None
 
 
 class EpochCheckpoint:

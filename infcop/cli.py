@@ -103,10 +103,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--previous", required=True, help="iteration k-1's directory (the dense one for k = 1)")
     p.add_argument("--out", required=True, help="output directory (writes model.pt, metrics.json)")
 
-    p = sub.add_parser("ticket", help="export the run's final sparse network (retrained if final_epochs > 0)")
+    p = sub.add_parser("ticket", help="export a run's sparse network at one of its levels, by default the last "
+                       "(retrained if final_epochs > 0), for infcop.load_ticket")
     _common(p, method=True)
     p.add_argument("--dense", required=True, help="dense stage directory")
-    p.add_argument("--last", required=True, help="the last IMP iteration's directory")
+    p.add_argument("--iterations", "--last", dest="iterations", required=True, nargs="+", metavar="DIR",
+                   help="the run's iteration directories (--last DIR: the last one alone)")
+    p.add_argument("--level", default="last", help="the iteration to export (0 = the dense network), or last "
+                   "(default)")
     p.add_argument("--out", required=True, help="output directory (writes ticket.pt, ticket.json)")
 
     p = sub.add_parser("evaluate", help="test accuracy and per-layer flows of every iteration of a run, as CSV, "
@@ -193,7 +197,8 @@ def _stage(args) -> None:
                             args.out, args.threads)
     else:
         _check_expected(args, "ticket", settings, method)
-        steps.export_ticket(*common, args.method, method, settings, args.dense, args.last, args.out, args.threads)
+        source = steps.ticket_source(args.dense, args.iterations, args.level, args.out)  # before any training
+        steps.export_ticket(*common, args.method, method, settings, args.dense, source, args.out, args.threads)
 
 
 def _dispatch(args) -> int | None:

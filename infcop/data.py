@@ -23,7 +23,7 @@ DIGITS_SIZE = 1797
 
 @dataclass
 class Split:
-    x: "torch.Tensor"  # float32, (N, C, H, W) images or (N, C, L) 1-D signals, normalised
+    x: "torch.Tensor"  # float32, (N, C, H, W) images or (N, C, L) 1-D signals, standardised (Dataset.mean/std)
     y: "torch.Tensor"  # int64, (N,)
 
     def __len__(self) -> int:
@@ -42,6 +42,10 @@ class Dataset:
     num_classes: int
     augment: bool  # random crop + flip on training batches (CIFAR)
     content_hash: str = ""  # of the data itself (not its path): part of every stage's resume fingerprint
+    # the standardisation applied to every split (the training split's per-channel statistics, shaped
+    # (1, C, 1, 1) or (1, C, 1) to broadcast over a batch): a ticket records it to take raw inputs
+    mean: "torch.Tensor | None" = None
+    std: "torch.Tensor | None" = None
 
     @property
     def in_channels(self) -> int:
@@ -59,7 +63,8 @@ class Dataset:
 
     def to(self, device) -> "Dataset":
         return Dataset(self.name, self.train.to(device), self.val.to(device), self.test.to(device),
-                       self.num_classes, self.augment, self.content_hash)
+                       self.num_classes, self.augment, self.content_hash,
+                       *(None if t is None else t.to(device) for t in (self.mean, self.std)))
 
 
 def _carve(x, y, fraction: float, seed: int):
@@ -73,12 +78,11 @@ def _carve(x, y, fraction: float, seed: int):
     return Split(x[rest], y[rest]), Split(x[held], y[held])
 
 
-def _normalise(train_x, *others):
-    # Per-channel statistics of the training images only: no information from val/test leaks in.
+def standardisation(train_x):
+    """(mean, std): per-channel statistics of the training images only, so that no information from
+    val/test leaks in; shaped to broadcast over a batch."""
     dims = (0, *range(2, train_x.dim()))  # all but the channel: images and 1-D signals alike
-    mean = train_x.mean(dim=dims, keepdim=True)
-    std = train_x.std(dim=dims, keepdim=True).clamp_min(1e-6)
-    return [(t - mean) / std for t in (train_x, *others)]
+    return train_x.mean(dim=dims, keepdim=True), train_x.std(dim=dims, keepdim=True).clamp_min(1e-6)
 
 
 def digits_arrays():
@@ -247,12 +251,13 @@ def variance_sources(dataset: str, data_seed) -> str:
 
 def load_dataset(name: str, seed: int, val_fraction: float = 0.1, data_dir: str | Path = "data",
                  download: bool = False, num_samples: int | None = None,
-                 data_seed: int | str | None = None) -> Dataset:
+                 data_seed: int | str | None = None, standardise: bool = True) -> Dataset:
     """Train / validation / test splits of `name`; the validation split is carved from the training
     data with `seed`, so it differs between seeds while the test split does not. A generated data set
     (mnist1d) is made with `num_samples` and `data_seed` (its generator's seed, the same for every run), or
     with data_seed 'per_run' by generator seed `seed`: every run seed its own train, validation and test
-    data, the same for every method of that seed."""
+    data, the same for every method of that seed. With standardise=False the splits hold the raw inputs a
+    ticket takes (infcop.load_ticket); mean and std are still the statistics a standardised load applies."""
     if name not in DATASETS:
         raise InfcopError(f"unknown dataset '{name}'; known: {', '.join(DATASETS.names())}")
     if not 0 < val_fraction < 1:
@@ -267,8 +272,9 @@ def load_dataset(name: str, seed: int, val_fraction: float = 0.1, data_dir: str 
     tx, ty, sx, sy, k, aug = loaded[:6]
     content = loaded[6] if len(loaded) > 6 else tensors_hash(tx, ty, sx, sy)
     train, val = _carve(tx, ty, val_fraction, 1000 + seed)
-    trx, vx, sx = _normalise(train.x, val.x, sx)
-    return Dataset(name, Split(trx, train.y), Split(vx, val.y), Split(sx, sy), k, aug, content)
+    mean, std = standardisation(train.x)
+    trx, vx, sx = ((t - mean) / std if standardise else t for t in (train.x, val.x, sx))
+    return Dataset(name, Split(trx, train.y), Split(vx, val.y), Split(sx, sy), k, aug, content, mean, std)
 
 
 def tensors_hash(*tensors) -> str:

@@ -147,3 +147,17 @@ class MLP1d(nn.Module):
 
     def forward(self, x):
         return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x.flatten(1))))))
+
+
+class Standardised(nn.Module):
+    """A network that takes raw inputs (a loaded ticket): it standardises them with the training split's
+    per-channel mean and std, as its training data was, then runs the architecture itself (`net`)."""
+
+    def __init__(self, net: nn.Module, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+
+    def forward(self, x):
+        return self.net((x - self.mean) / self.std)

@@ -14,8 +14,8 @@ import torch
 
 from . import InfcopError
 from . import layout as L
-from .checkpoints import (TICKET_FORMAT, EpochCheckpoint, load_json, load_model_file, model_record, save_json,
-                          save_text, save_torch)
+from .checkpoints import (ARCH_ARGS, TICKET_FORMAT, EpochCheckpoint, load_json, load_model_file, model_record,
+                          save_json, save_text, save_torch)
 from .config import check_method
 from .experiment import stage_settings
 from .faults import kill_point
@@ -23,6 +23,7 @@ from .job import Env, Run
 from .locks import holding, stage_lock
 from .masks import MaskEnforcer, full_masks, prunable, remaining_fraction
 from .models import build_model
+from .plugins import arch_plugin
 from .pruners import prune
 from .schedules import allr, final_rate, resolve_schedule
 from .stopping import criteria_of, needs_flows, restore_metric
@@ -253,32 +254,62 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
     return metrics
 
 
+def ticket_source(dense_dir, iteration_dirs: list, level: str, out_dir) -> Path:
+    """The directory of the network a ticket exports: `level` is an iteration number (each directory's own,
+    from its metrics.json; 0 = the dense network) or 'last'. Anything else is refused with the levels there
+    are, as is an earlier level written over the ticket the workflow made (beside its evaluation.csv)."""
+    levels = {0: Path(dense_dir)}
+    for d in map(Path, iteration_dirs):
+        levels[int(load_json(d / L.METRICS)["iteration"])] = d
+    last = max(levels)
+    try:
+        k = last if level == "last" else int(level)
+    except ValueError:
+        k = None
+    if k not in levels:
+        raise InfcopError(f"--level {level!r} is not a level of this run; allowed: "
+                          f"{', '.join(map(str, sorted(levels)))} (the iterations of the --iterations directories; "
+                          "0 = the dense network) or last")
+    if k != last and (Path(out_dir) / L.EVALUATION).is_file():
+        raise InfcopError(f"--out '{out_dir}' holds the run's evaluation and the ticket of its last level ({last}); "
+                          f"write the ticket of level {k} to a directory of its own")
+    return levels[k]
+
+
 @holding("ticket")  # one writer per stage: see infcop.locks
 def export_ticket(dataset: str, arch: str, seed: int, method_name: str, method: dict, settings: dict,
-                  dense_dir, last_dir, out_dir, threads=None, env: Env | None = None) -> dict:
-    """The run's final sparse network as ticket.pt. With training.final_epochs > 0 its mask is retrained
-    from the rewind point for that many epochs, so that every method's ticket gets equal training."""
+                  dense_dir, level_dir, out_dir, threads=None, env: Env | None = None) -> dict:
+    """The sparse network in `level_dir` (the run's last iteration, or any level: ticket_source) as ticket.pt.
+    With training.final_epochs > 0 its mask is retrained from the rewind point for that many epochs, so
+    that every method's ticket gets equal training. The ticket holds all that infcop.load_ticket needs to
+    run it on raw inputs outside infcop: the architecture (and its plugin), the input normalisation, the
+    mask, the level and the recipe."""
     method = check_method(method_name, method)
-    dense_dir, last_dir, out = Path(dense_dir), Path(last_dir), Path(out_dir)
-    last_obj = load_model_file(last_dir / L.MODEL, dataset, arch)
-    iteration = int(last_obj["meta"]["iteration"])
+    dense_dir, level_dir, out = Path(dense_dir), Path(level_dir), Path(out_dir)
+    level_obj = load_model_file(level_dir / L.MODEL, dataset, arch)
+    iteration = int(level_obj["meta"]["iteration"])
     run = Run(dataset, arch, seed, method_name, iteration + 1)
     env = env or Env(run, settings, threads)
-    model, masks = env.load(last_obj)
+    model, masks = env.load(level_obj)
     final_epochs = env.tr["final_epochs"]
     history = []
     if final_epochs > 0:
         checkpoint = EpochCheckpoint(out / L.TICKET_RESUME, fingerprint(
             "ticket", run.meta(), stage_settings(settings, "ticket", method), env.data.content_hash,
-            last_dir / L.MODEL))
+            level_dir / L.MODEL))
         schedule = Schedule(criteria_of([{"name": "budget"}]), final_epochs, final_epochs)
         history = retrain(env, run, model, masks, schedule, checkpoint, measure=False,
                           initial=rewinder(rewind_state(method, dense_dir, dataset, arch, seed, env.data),
                                            masks))["history"]
-    meta = {**env.model_meta(run), "iteration": iteration, "registry_name": arch, "final_epochs": final_epochs}
+    base, remaining = env.model_meta(run), remaining_fraction(masks)
+    meta = {**base, "iteration": iteration, "registry_name": arch, "final_epochs": final_epochs,
+            "architecture": {"name": arch, "args": {k: base[k] for k in ARCH_ARGS}, "plugin": arch_plugin(arch)},
+            "normalisation": {"mean": env.data.mean.detach().cpu(), "std": env.data.std.detach().cpu()},
+            "level": {"iteration": iteration, "remaining_weights": remaining},
+            "recipe": {"method": method_name, "preset": method, "final_epochs": final_epochs}}
     record = model_record(model, masks, meta)
     record["format"] = TICKET_FORMAT
-    info = {**run.meta(), "iteration": iteration, "remaining_weights": remaining_fraction(masks),
+    info = {**run.meta(), "iteration": iteration, "remaining_weights": remaining,
             "test_accuracy": accuracy(model, env.data.test, autocast=env.autocast),
             "val_accuracy": accuracy(model, env.data.val, autocast=env.autocast), "final_epochs": final_epochs,
             "train_seconds": _summed(history, "train_seconds")}

@@ -115,11 +115,6 @@ def test_rerun_one_method_leaves_dense_and_other_methods_untouched(tiny_run):
     assert all(after_lth[f] > before_lth[f] for f in before_lth)
 
 
-def test_lint_is_clean():
-    r = snakemake(ROOT, "--lint")
-    assert "Congratulations" in r.stdout + r.stderr
-
-
 def test_ready_made_experiments_plan_the_studys_grid(tmp_path):
     wd = workdir(tmp_path / "exp")
     (wd / "data").mkdir()
