@@ -28,7 +28,7 @@ PAIRS = (("mag_giap_auto", "gmp_fixed10"), ("mag_giap_auto", "gmp_fixed25"), ("m
 def analyse(results: Path) -> dict:
     import pandas as pd
 
-    from infcop.stats import bounds
+    from infcop.judging.stats import bounds
 
     tables = results / "tables"
     it = pd.read_csv(tables / "iterations.csv")

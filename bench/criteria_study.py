@@ -47,7 +47,7 @@ def criterion(measure: str, form: dict) -> dict:
 
 def replay(records: list[dict], stop: dict, reference: dict) -> int | None:
     """The first epoch at which `stop` holds along recorded epochs (None: never)."""
-    from infcop.stopping import criteria_of, normalise_stops
+    from infcop.science.stopping import criteria_of, normalise_stops
 
     (c,) = criteria_of(normalise_stops([stop]))
     for rec in records:

@@ -1,12 +1,12 @@
 """Flow overhead: the time to measure information flow + gradient flow after an epoch, as a fraction of
 that epoch's training time.
 
-  ours  = infcop.flows.measure_flows on the fixed probe (flows.probe_size 256, one streaming pass, with
+  ours  = infcop.science.flows.measure_flows on the fixed probe (flows.probe_size 256, one streaming pass, with
           the dense reference for similarity and the masks, exactly what every retraining epoch calls)
   study = the original study's way, as the reference: correlations over the WHOLE training split in two
           passes (pass 1: forward + backward for the gradient flow and each unit's mean / std; pass 2:
           forward for the correlations of the standardised activations), every epoch
-  epoch = infcop.training.train_epoch (MaskEnforcer + torch.optim.SGD, as every job), the denominator
+  epoch = infcop.science.training.train_epoch (MaskEnforcer + torch.optim.SGD, as every job), the denominator
 
 Cases: small_cnn on digits (full epochs), resnet20 and vgg16 on CIFAR-shaped random data (32x32x3,
 10,000 training images). A full CPU epoch of the CIFAR-shaped models takes minutes, so for them the epoch
@@ -27,12 +27,12 @@ from _common import alternate, machine, median, result, timing_parser
 import torch
 from torch import nn
 
-import infcop.flows as flows_module
-from infcop.data import Dataset, Split, batches, load_dataset, probe_split
-from infcop.flows import _spatial_mean, capture_activations, measure_flows
-from infcop.masks import MaskEnforcer, full_masks
-from infcop.models import build_model, flow_layers
-from infcop.training import epoch_generator, train_epoch
+import infcop.science.flows as flows_module
+from infcop.science.data import Dataset, Split, batches, load_dataset, probe_split
+from infcop.science.flows import _spatial_mean, capture_activations, measure_flows
+from infcop.science.masks import MaskEnforcer, full_masks
+from infcop.science.models import build_model, flow_layers
+from infcop.science.training import epoch_generator, train_epoch
 
 TARGET = 0.05
 

@@ -13,12 +13,12 @@ import time
 import torch
 from torch import nn
 
-from infcop.data import Dataset, Split
-from infcop.flows import measure_flows
-from infcop.masks import MaskEnforcer, full_masks
-from infcop.models import build_model
-from infcop.pruners import prune
-from infcop.training import (autocast_for, configure_backend, epoch_generator, optimizer_for, prepare_model,
+from infcop.science.data import Dataset, Split
+from infcop.science.flows import measure_flows
+from infcop.science.masks import MaskEnforcer, full_masks
+from infcop.science.models import build_model
+from infcop.science.pruners import prune
+from infcop.science.training import (autocast_for, configure_backend, epoch_generator, optimizer_for, prepare_model,
                              train_epoch)
 
 TR = {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}

@@ -1,4 +1,4 @@
-"""Loop overhead: infcop's masked training epoch (infcop.training.train_epoch with a MaskEnforcer and
+"""Loop overhead: infcop's masked training epoch (infcop.science.training.train_epoch with a MaskEnforcer and
 torch.optim.SGD, as every job) against a minimal plain PyTorch epoch on the same model, data, batch size and optimizer
 settings (torch.optim.SGD, no masks, no hooks, no loss bookkeeping).
 
@@ -20,10 +20,10 @@ from _common import alternate, machine, median, result, timing_parser
 import torch
 from torch import nn
 
-from infcop.data import Dataset, Split, load_dataset
-from infcop.masks import MaskEnforcer, full_masks
-from infcop.models import build_model
-from infcop.training import epoch_generator, train_epoch
+from infcop.science.data import Dataset, Split, load_dataset
+from infcop.science.masks import MaskEnforcer, full_masks
+from infcop.science.models import build_model
+from infcop.science.training import epoch_generator, train_epoch
 
 TARGET = 1.10
 LR, MOMENTUM, WD = 0.05, 0.9, 5e-4

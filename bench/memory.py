@@ -2,10 +2,10 @@
 
 1. Peak RSS (the child's own ru_maxrss, from os.wait4) of a whole `infcop imp-iteration` job: digits /
    small_cnn (the real command, default settings), and a CIFAR-shaped case (resnet20 on random 32x32x3
-   data, 10,000 training images, through the library: infcop.steps.imp_iteration with the data set
+   data, 10,000 training images, through the library: infcop.running.steps.imp_iteration with the data set
    swapped for the random one, 1 retraining epoch). For scale: the peak RSS of `import torch` alone.
 2. The flow computation's memory does not grow with the data set: in a fresh process per case, the peak
-   RSS delta of one infcop.flows.measure_flows call (probe 256, with the dense reference and masks, the
+   RSS delta of one infcop.science.flows.measure_flows call (probe 256, with the dense reference and masks, the
    call every retraining epoch makes) with 10,000 and with 40,000 training images in memory. The peak is
    reset just before the call (/proc/self/clear_refs), so the delta is the call's own; a first call
    before it does the one-time set-up, and glibc runs with a fixed mmap threshold (see FIXED_MMAP).
@@ -62,10 +62,10 @@ def child_flows(arch: str, n_train: int):
 
     import torch
 
-    from infcop.data import Split, probe_split
-    from infcop.flows import measure_flows
-    from infcop.masks import full_masks
-    from infcop.models import build_model
+    from infcop.science.data import Split, probe_split
+    from infcop.science.flows import measure_flows
+    from infcop.science.masks import full_masks
+    from infcop.science.models import build_model
 
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)
@@ -99,7 +99,7 @@ def child_flows(arch: str, n_train: int):
 def _random_cifar(n_train):
     import torch
 
-    from infcop.data import Dataset, Split
+    from infcop.science.data import Dataset, Split
 
     g = torch.Generator().manual_seed(0)
 
@@ -111,9 +111,9 @@ def _random_cifar(n_train):
 
 def child_cifar_job(stage: str, workdir: str, n_train: int):
     """One pipeline stage through the library on random CIFAR-shaped data (resnet20)."""
-    import infcop.job as job
-    import infcop.steps as steps
-    from infcop.config import complete_settings, settings_of, with_defaults
+    import infcop.running.job as job
+    import infcop.running.steps as steps
+    from infcop.experiments.config import complete_settings, settings_of, with_defaults
 
     data = _random_cifar(n_train)
     job.load_dataset = lambda *a, **k: data

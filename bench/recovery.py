@@ -21,13 +21,13 @@ LEVELS = (0.5, 0.2, 0.1)
 def run_case(dataset: str, arch: str, seed: int, args) -> dict:
     import torch
 
-    from infcop import steps
-    from infcop.config import complete_settings
-    from infcop.job import Env, Run
-    from infcop.masks import MaskEnforcer
-    from infcop.pruners import prune
-    from infcop.training import accuracy, epoch_generator, optimizer_for, train_epoch
-    from infcop.checkpoints import load_model_file
+    from infcop.running import steps
+    from infcop.experiments.config import complete_settings
+    from infcop.running.job import Env, Run
+    from infcop.science.masks import MaskEnforcer
+    from infcop.science.pruners import prune
+    from infcop.science.training import accuracy, epoch_generator, optimizer_for, train_epoch
+    from infcop.running.checkpoints import load_model_file
 
     settings = complete_settings({"dense": {"epochs": args.dense_epochs[dataset]},
                                   "data": {"data_dir": str(SCRATCH / "data"), "num_samples": args.num_samples},

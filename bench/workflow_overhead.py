@@ -8,11 +8,11 @@
     scratch folder (--rerun to run the default config again).
 (b) `snakemake -n` (building the DAG, no job run) for generated grids of about 100, 1,000 and 10,000 jobs
     (digits, varying seeds, methods and iterations): seconds, and seconds per job.
-(c) The fixed cost of one rule job: the interpreter + imports (`python -c "import infcop.steps"`,
-    `import infcop.plots`, against `python -c pass`), and a whole `infcop imp-iteration` on digits with
+(c) The fixed cost of one rule job: the interpreter + imports (`python -c "import infcop.running.steps"`,
+    `import infcop.showing.plots`, against `python -c pass`), and a whole `infcop imp-iteration` on digits with
     training.max_epochs 1 against the time spent inside it in training and flows; timed alternately.
 (d) Warm start: that same `infcop imp-iteration` job started afresh (INFCOP_WARM_START=off) and forked by a
-    warm-start server (infcop.warm_start, as local workflow runs do), timed alternately in one run.
+    warm-start server (infcop.running.warm_start, as local workflow runs do), timed alternately in one run.
 (e) The whole default workflow with this checkout's warm start against a baseline revision's (the warm
     start before it checked peers, tokens and thread counts), side by side in one run (--parts e).
 
@@ -175,26 +175,26 @@ def part_c(args):
     def cmd(code):
         return lambda: subprocess.run([py, "-c", code], check=True, env=env(), capture_output=True)
 
-    t = alternate({"python": cmd("pass"), "torch": cmd("import torch"), "steps": cmd("import infcop.steps"),
-                   "plots": cmd("import infcop.plots"), "imp_iteration": job}, args.repeats)["wall"]
+    t = alternate({"python": cmd("pass"), "torch": cmd("import torch"), "steps": cmd("import infcop.running.steps"),
+                   "plots": cmd("import infcop.showing.plots"), "imp_iteration": job}, args.repeats)["wall"]
     shutil.rmtree(SCRATCH / "job", ignore_errors=True)
     med = {k: median(v) for k, v in t.items()}
     ins = median(inside[-args.repeats:])
     print(f"(c) medians of {args.repeats}, timed alternately: python {med['python']:.2f} s, import torch "
-          f"{med['torch']:.2f} s, import infcop.steps {med['steps']:.2f} s, import infcop.plots "
+          f"{med['torch']:.2f} s, import infcop.running.steps {med['steps']:.2f} s, import infcop.showing.plots "
           f"{med['plots']:.2f} s; infcop imp-iteration (digits, 1 epoch) {med['imp_iteration']:.2f} s wall, of "
           f"which {ins:.2f} s inside (train + flows)")
     fixed = med["imp_iteration"] - ins
     return [
         result("job_fixed_cost_imp_iteration", f"{fixed:.2f} s per job outside training + flows "
                f"({100 * fixed / med['imp_iteration']:.0f}% of a 1-epoch digits job of {med['imp_iteration']:.2f} s)"),
-        result("job_import_cost", f"import infcop.steps {med['steps']:.2f} s (torch {med['torch']:.2f} s, bare python "
-               f"{med['python']:.2f} s); import infcop.plots {med['plots']:.2f} s"),
+        result("job_import_cost", f"import infcop.running.steps {med['steps']:.2f} s (torch {med['torch']:.2f} s, bare python "
+               f"{med['python']:.2f} s); import infcop.showing.plots {med['plots']:.2f} s"),
     ]
 
 
 def part_d(args):
-    from infcop import warm_start
+    from infcop.running import warm_start
 
     job, _ = imp_iteration_job()
     server = warm_start.start(str(SCRATCH / "warm-start.log"), export=False)

@@ -9,6 +9,6 @@ class InfcopError(Exception):
 
 def load_ticket(path, device="cpu"):
     """Load an exported sparse network (``ticket.pt``): returns ``(model, masks, meta)``."""
-    from .checkpoints import load_ticket as _load
+    from .running.checkpoints import load_ticket as _load
 
     return _load(path, device=device)

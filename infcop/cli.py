@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import InfcopError, __version__
 
-from .plots import FIGURES  # the figure names, defined once (cheap: no matplotlib)
+from .showing.plots import FIGURES  # the figure names, defined once (cheap: no matplotlib)
 
 
 def _json_arg(text: str, what: str) -> dict:
@@ -25,13 +25,13 @@ def _json_arg(text: str, what: str) -> dict:
 
 def _experiment(args) -> dict | None:
     """The experiment config of --config (read strictly, defaults filled, checked), or None."""
-    from .experiment import resolve
+    from .experiments.experiment import resolve
 
     return resolve([args.config]) if getattr(args, "config", None) else None
 
 
 def _settings(args, config) -> dict:
-    from .config import complete_settings, settings_of
+    from .experiments.config import complete_settings, settings_of
 
     if args.settings:
         return complete_settings(_json_arg(args.settings, "--settings"))
@@ -55,7 +55,7 @@ def _check_expected(args, stage: str, settings: dict, preset: dict | None = None
     """--expect: the settings this job reads must be those Snakemake planned it with."""
     if not getattr(args, "expect", None):
         return
-    from .experiment import key_of, stage_settings
+    from .experiments.experiment import key_of, stage_settings
 
     got = key_of(stage_settings(settings, stage, preset))
     if got != args.expect:
@@ -65,7 +65,7 @@ def _check_expected(args, stage: str, settings: dict, preset: dict | None = None
 
 
 def _common(p, method=False):
-    from .data import DATASETS  # the registry's names (plugins' included), without importing torch
+    from .science.data import DATASETS  # the registry's names (plugins' included), without importing torch
 
     p.add_argument("--dataset", required=True, help=f"data set name ({', '.join(DATASETS.names())})")
     p.add_argument("--arch", required=True, help="model registry name (small_cnn, resnet20, torchvision:<name>, ...)")
@@ -152,7 +152,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from .warm_start import run_remote
+    from .running.warm_start import run_remote
 
     code = run_remote(sys.argv[1:] if argv is None else list(argv))  # a workflow job: forked warm, if it can
     if code is not None:
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     try:
-        from .plugins import load as load_plugins
+        from .science.plugins import load as load_plugins
         load_plugins()  # your own pruners, criteria, ... register themselves before any config is read
         return _dispatch(args) or 0
     except InfcopError as exc:
@@ -169,7 +169,7 @@ def main(argv=None) -> int:
 
 
 def _stage(args) -> None:
-    from . import steps
+    from .running import steps
 
     cmd = args.command
     config = _experiment(args)
@@ -202,23 +202,23 @@ def _stage(args) -> None:
 
 
 def _dispatch(args) -> int | None:
-    from . import layout as L
+    from .running import layout as L
 
     cmd = args.command
     if cmd in ("train-dense", "rewind-point", "imp-iteration", "ticket", "evaluate"):
         _stage(args)
     elif cmd == "tables":
-        from .config import settings_of
-        from .experiment import root_of
-        from .tables import write_tables
+        from .experiments.config import settings_of
+        from .experiments.experiment import root_of
+        from .judging.tables import write_tables
         config = _experiment(args)
         methods = {m: config["methods"][m] for m in config["experiment"]["methods"]}
         _check_expected(args, "tables", settings_of(config), methods)
         write_tables(args.runs or L.Layout(root_of(config)).runs(config["experiment"]), methods,
                      settings_of(config), args.out)
     elif cmd == "plot":
-        from .faults import kill_point
-        from .plots import make_figure
+        from .running.faults import kill_point
+        from .showing.plots import make_figure
         kill_point("plot", args.out)
         make_figure(args.figure, Path(args.tables), Path(args.out))
     elif cmd == "summary":
@@ -226,12 +226,12 @@ def _dispatch(args) -> int | None:
         if not path.is_file():
             raise InfcopError(f"no summary at '{path}'; build it with `snakemake {path}`")
         if args.html:
-            from .report_html import write_summary_page
+            from .showing.report_html import write_summary_page
             write_summary_page(path, args.html)
         else:
             print(path.read_text(), end="")
     elif cmd == "branch":
-        from .experiment import resolve, root_of
+        from .experiments.experiment import resolve, root_of
         config = resolve([args.configfile])
         exp = config["experiment"]
         if args.method not in exp["methods"]:
@@ -240,12 +240,12 @@ def _dispatch(args) -> int | None:
         for run in L.Layout(root_of(config)).runs({**exp, "methods": [args.method]}):
             print(f"{run}/{L.iteration_name(1)}/{L.MODEL}")
     elif cmd == "check-config":
-        from .experiment import resolve
+        from .experiments.experiment import resolve
         resolve([args.config])
         print(f"{args.config}: OK")
     elif cmd == "schema":
-        from .schema import schema_yaml
+        from .experiments.schema import schema_yaml
         print(schema_yaml(), end="")
-    from .faults import kill_point
+    from .running.faults import kill_point
     kill_point("done", cmd)
     return None

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def fast_settings(**training) -> dict:
     """Settings for unit tests on digits: a few short epochs on CPU."""
-    from infcop.config import complete_settings
+    from infcop.experiments.config import complete_settings
 
     return complete_settings({"dense": {"epochs": 2},
                               "training": {"max_epochs": 2, "device": "cpu", **training},

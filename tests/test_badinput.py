@@ -139,7 +139,7 @@ def test_corrupt_data_set_is_refused_with_its_path_before_training(tmp_path):
 @pytest.fixture(scope="module")
 def dense_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("dense")
-    from infcop.steps import train_dense
+    from infcop.running.steps import train_dense
     train_dense("digits", "small_cnn", 0, fast_settings(), root / "small_cnn")
     train_dense("digits", "mlp", 0, fast_settings(), root / "mlp")
     return root

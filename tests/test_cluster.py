@@ -1,4 +1,4 @@
-"""infcop.cluster: what a training job asks a cluster for (table, benchmark files, retries), the GPU or
+"""infcop.running.cluster: what a training job asks a cluster for (table, benchmark files, retries), the GPU or
 CPU mode, and the per-rule override variables of the SLURM profile. No cluster needed."""
 import json
 import math
@@ -7,8 +7,9 @@ import pytest
 import yte
 
 from conftest import ROOT
-from infcop import InfcopError, cluster
-from infcop.config import with_defaults
+from infcop import InfcopError
+from infcop.running import cluster
+from infcop.experiments.config import with_defaults
 
 W = {"dataset": "mnist1d", "arch": "mnist1d_cnn", "seed": "0"}
 

@@ -4,9 +4,9 @@ import math
 import pandas as pd
 import pytest
 
-from infcop.compare import frontier_and_summary
-from infcop.curves import at_level, deepest_common_level, levels_for, run_curves
-from infcop.summary import summary_markdown
+from infcop.judging.compare import frontier_and_summary
+from infcop.judging.curves import at_level, deepest_common_level, levels_for, run_curves
+from infcop.judging.summary import summary_markdown
 
 
 def _runs(spec):
@@ -69,7 +69,7 @@ def test_four_verdicts_against_the_margin_with_two_one_sided_tests():
     spread = _judge([0.012, 0.002, 0.007])  # +0.7 pp, spread 0.5 pp: more seeds would make it "better"
     assert spread["verdict"] == "inconclusive" and 3 < spread["seeds_needed"] < 100
     assert f"about {int(spread['seeds_needed'])} seeds" in spread["resolve_by"]
-    from infcop.stats import tost
+    from infcop.judging.stats import tost
 
     v = [0.03, -0.02, 0.01]
     sd = pd.Series(v).std()
@@ -286,7 +286,7 @@ def test_worse_is_below_the_lower_bound_and_better_clears_the_upper_and_the_next
 
 
 def test_holm_adjusts_a_run_as_one_family():
-    from infcop.stats import holm
+    from infcop.judging.stats import holm
 
     assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
     # two methods, each "better" at p ~ 0.03 alone: over the family of two, neither holds
@@ -304,7 +304,7 @@ def test_holm_adjusts_a_run_as_one_family():
 def test_tost_power_agrees_with_a_simulation_of_the_paired_tests(mean, sd, low, high):
     import numpy as np
 
-    from infcop import stats as T
+    from infcop.judging import stats as T
 
     n = T.seeds_for(lambda k: T.power_within(mean, sd, k, low, high), 2)
     assert n is not None and n > 2
@@ -323,7 +323,7 @@ def test_tost_power_agrees_with_a_simulation_of_the_paired_tests(mean, sd, low, 
 def test_one_sided_power_agrees_with_a_simulation():
     import numpy as np
 
-    from infcop import stats as T
+    from infcop.judging import stats as T
 
     gap, sd = 0.003, 0.005
     n = T.seeds_for(lambda k: T.power_above(gap, sd, k), 2)
@@ -333,7 +333,7 @@ def test_one_sided_power_agrees_with_a_simulation():
 
 
 def test_levels_are_only_measured_ones_and_labels_never_collide():
-    from infcop.curves import level_labels
+    from infcop.judging.curves import level_labels
 
     curves = run_curves(_runs({"oneshot": [[(0.168, 0.9, 10)]], "imp": [[(0.8, 0.9, 1), (0.4, 0.9, 1), (0.1, 0.9, 1)]]}))
     oneshot = curves[curves["method"] == "oneshot"]
@@ -361,7 +361,7 @@ def test_the_dense_reference_flow_pass_is_charged_to_every_method_that_measures_
 
 
 def test_a_verdict_lost_to_holm_keeps_no_control_name_and_says_what_it_was():
-    from infcop.verdicts import adjust
+    from infcop.judging.verdicts import adjust
 
     s = pd.DataFrame({"verdict": ["dominated", "better", "control"], "verdict_against": ["fixed2", "", ""],
                       "p_value": [0.03, 0.04, math.nan], "note": ["", "", ""]})
@@ -372,7 +372,7 @@ def test_a_verdict_lost_to_holm_keeps_no_control_name_and_says_what_it_was():
 
 
 def test_seconds_become_epoch_equivalents_at_one_pooled_rate_of_the_controls():
-    from infcop.curves import seconds_per_epoch
+    from infcop.judging.curves import seconds_per_epoch
 
     spec = {"fixed1": [[(0.5, 0.90, 1)] for _ in range(3)], "fixed5": [[(0.5, 0.95, 5)] for _ in range(3)],
             "flow_eps": [[(0.5, 0.93, 2)] for _ in range(3)]}

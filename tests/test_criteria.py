@@ -2,7 +2,7 @@
 import pytest
 
 from infcop import InfcopError
-from infcop.stopping import criteria_of, decide, normalise_stops
+from infcop.science.stopping import criteria_of, decide, normalise_stops
 
 
 def _run(stops, distances, accuracies=None, reference=None, min_epochs=0, max_epochs=20):

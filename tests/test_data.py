@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from infcop import InfcopError
-from infcop.data import augment_batch, batches, load_dataset, probe_split
+from infcop.science.data import augment_batch, batches, load_dataset, probe_split
 
 
 def test_digits_splits_are_deterministic_and_disjoint():
@@ -17,7 +17,7 @@ def test_digits_splits_are_deterministic_and_disjoint():
 def test_digits_come_whole_from_scikit_learns_loader_as_float32_images_and_int64_labels():
     import numpy as np
 
-    from infcop.data import digits_arrays
+    from infcop.science.data import digits_arrays
 
     images, target = digits_arrays()
     assert images.shape == (1797, 8, 8) and images.dtype == np.float32 and target.dtype == np.int64
@@ -108,7 +108,7 @@ def test_probe_is_a_fixed_subset_of_train():
 def test_mnist1d_reference_split_is_generated_balanced_deterministic_and_cached(tmp_path):
     import numpy as np
 
-    from infcop.data import mnist1d_arrays
+    from infcop.science.data import mnist1d_arrays
 
     x, y, sx, sy = mnist1d_arrays(5000, 42)  # the package's reference: 4,000 / 1,000 signals of 40 samples
     assert x.shape == (4000, 40) and sx.shape == (1000, 40) and x.dtype == np.float32
@@ -118,7 +118,7 @@ def test_mnist1d_reference_split_is_generated_balanced_deterministic_and_cached(
     assert not np.array_equal(mnist1d_arrays(5000, 43)[0], x)  # the generator's seed matters
     d = load_dataset("mnist1d", seed=0, data_dir=tmp_path, val_fraction=0.25)
     assert d.train.x.shape == (3000, 1, 40) and len(d.val) == 1000 and len(d.test) == 1000 and d.signal == 1
-    from infcop.data import mnist1d_version
+    from infcop.science.data import mnist1d_version
 
     cache = tmp_path / "mnist1d" / f"mnist1d-n5000-seed42-v{mnist1d_version()}.npz"
     assert cache.is_file()
@@ -130,7 +130,7 @@ def test_mnist1d_reference_split_is_generated_balanced_deterministic_and_cached(
 
 
 def test_mnist1d_sizes_are_declared_before_loading_and_archs_must_take_1d_signals():
-    from infcop.config import check_config, split_sizes, with_defaults
+    from infcop.experiments.config import check_config, split_sizes, with_defaults
 
     assert split_sizes("mnist1d", {"val_fraction": 0.15, "num_samples": 25000}) == {
         "train": 17000, "validation": 3000, "test": 5000}
@@ -146,7 +146,7 @@ def test_mnist1d_sizes_are_declared_before_loading_and_archs_must_take_1d_signal
 @pytest.mark.parametrize("arch", ["mnist1d_cnn", "mnist1d_mlp"])
 def test_dense_training_on_mnist1d_with_each_1d_network(tmp_path, arch):
     from conftest import fast_settings
-    from infcop import steps
+    from infcop.running import steps
 
     settings = fast_settings()
     settings["dense"]["epochs"] = 4
@@ -158,7 +158,7 @@ def test_dense_training_on_mnist1d_with_each_1d_network(tmp_path, arch):
 
 
 def test_per_run_data_differ_between_seeds_and_are_the_same_for_a_seed(tmp_path):
-    from infcop.data import variance_sources
+    from infcop.science.data import variance_sources
 
     a, b = (load_dataset("mnist1d", seed=s, data_dir=tmp_path, val_fraction=0.25, num_samples=600,
                          data_seed="per_run") for s in (0, 1))

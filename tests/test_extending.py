@@ -9,14 +9,15 @@ import torch
 import yaml
 
 from conftest import ROOT, fast_settings
-from infcop import InfcopError, plugins
-from infcop.checkpoints import load_model_file
-from infcop.config import check_method
-from infcop.pruners import PRUNERS
-from infcop.schema import validate_config
-from infcop.steps import imp_iteration, train_dense
-from infcop.stopping import STOPS
-from infcop.tables import method_table
+from infcop import InfcopError
+from infcop.science import plugins
+from infcop.running.checkpoints import load_model_file
+from infcop.experiments.config import check_method
+from infcop.science.pruners import PRUNERS
+from infcop.experiments.schema import validate_config
+from infcop.running.steps import imp_iteration, train_dense
+from infcop.science.stopping import STOPS
+from infcop.judging.tables import method_table
 
 
 DOC = ROOT / "docs" / "methods.md"

@@ -102,7 +102,7 @@ def test_divergence_fails_that_branch_with_a_clear_message_and_others_finish(tmp
 
 
 def test_cut_short_epoch_checkpoint_is_detected_and_the_stage_restarts(tmp_path, caplog):
-    from infcop.steps import imp_iteration, train_dense
+    from infcop.running.steps import imp_iteration, train_dense
     dense = tmp_path / "dense"
     train_dense("digits", "small_cnn", 0, fast_settings(), dense)
     lth = {"pruner": {"name": "magnitude", "rate": 0.2}, "stop": ["budget"]}

@@ -4,11 +4,11 @@ import torch
 from torch import nn
 
 from infcop import InfcopError
-from infcop.data import Split
-from infcop.flows import measure_flows
-from infcop.masks import full_masks
-from infcop.measures import flow_distance
-from infcop.stopping import criteria_of, decide, normalise_stops
+from infcop.science.data import Split
+from infcop.science.flows import measure_flows
+from infcop.science.masks import full_masks
+from infcop.science.measures import flow_distance
+from infcop.science.stopping import criteria_of, decide, normalise_stops
 
 
 class Tiny(nn.Module):
@@ -150,6 +150,6 @@ def test_patience_stops_after_p_epochs_without_improvement_and_names_the_best(me
                                         ({"name": "gradflow", "epsilon": 0.5}, False),
                                         ({"name": "patience", "metric": "val_loss"}, False)])
 def test_a_criterion_is_charged_the_noise_floor_exactly_when_it_reads_one(stop, reads):
-    from infcop.stopping import reads_noise_floor
+    from infcop.science.stopping import reads_noise_floor
 
     assert reads_noise_floor(criteria_of(normalise_stops([stop]))[0]) is reads

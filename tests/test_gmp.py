@@ -5,10 +5,10 @@ import torch
 
 from conftest import fast_settings
 from infcop import InfcopError
-from infcop.checkpoints import load_model_file
-from infcop.config import check_method
-from infcop.gmp import prune_steps
-from infcop.steps import imp_iteration, train_dense
+from infcop.running.checkpoints import load_model_file
+from infcop.experiments.config import check_method
+from infcop.science.gmp import prune_steps
+from infcop.running.steps import imp_iteration, train_dense
 
 GMP = {"pruner": {"name": "magnitude", "target": [0.3], "scope": "layer"}, "stop": ["budget"], "rewind": "dense",
        "iterations": 1, "max_epochs": 2, "gmp": {"start": 0.0, "end": 0.5, "every": 5}}

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from conftest import fast_settings
-from infcop.checkpoints import load_model_file
-from infcop.job import Env, Run
-from infcop.steps import imp_iteration, train_dense
+from infcop.running.checkpoints import load_model_file
+from infcop.running.job import Env, Run
+from infcop.running.steps import imp_iteration, train_dense
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")]
@@ -34,8 +34,8 @@ def test_masked_weights_stay_exactly_zero_on_gpu(tmp_path, precision):
 
 
 def test_flows_on_gpu_match_cpu():
-    from infcop.flows import measure_flows
-    from infcop.models import build_model
+    from infcop.science.flows import measure_flows
+    from infcop.science.models import build_model
 
     torch.manual_seed(0)
     cpu_env = Env(Run("digits", "small_cnn", 0), fast_settings(device="cpu"))

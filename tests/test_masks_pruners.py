@@ -5,10 +5,10 @@ import torch
 from torch import nn
 
 from infcop import InfcopError
-from infcop.masks import MaskEnforcer, full_masks, prunable, remaining_fraction
-from infcop.models import build_model
-from infcop.pruners import pq_index, prune, sap_prune_count
-from infcop.training import optimizer_for
+from infcop.science.masks import MaskEnforcer, full_masks, prunable, remaining_fraction
+from infcop.science.models import build_model
+from infcop.science.pruners import pq_index, prune, sap_prune_count
+from infcop.science.training import optimizer_for
 
 
 @pytest.mark.parametrize("spec", ["sgd", {"name": "sgd", "momentum": 0.0}, "adam", {"name": "adamw", "eps": 1e-6}])

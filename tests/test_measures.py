@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from infcop.data import Split
-from infcop.flows import measure_flows, noise_floors
-from infcop.measures import distance, flow_distance, key, vector_key
+from infcop.science.data import Split
+from infcop.science.flows import measure_flows, noise_floors
+from infcop.science.measures import distance, flow_distance, key, vector_key
 
 
 class Convs(nn.Module):
@@ -208,7 +208,7 @@ def test_cka_of_a_1d_net_equals_the_sample_space_formula_and_is_one_to_itself():
 
 
 def test_gradient_flow_and_masks_of_a_1d_net():
-    from infcop.masks import MaskEnforcer, full_masks
+    from infcop.science.masks import MaskEnforcer, full_masks
 
     torch.manual_seed(0)
     model, probe = Convs1d(), _probe1d()

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from infcop import InfcopError
-from infcop.models import ARCHS, build_model, flow_layers
+from infcop.science.models import ARCHS, build_model, flow_layers
 
 
 @pytest.mark.parametrize("name,shape", [("mlp", (1, 8)), ("lenet5", (1, 8)), ("small_cnn", (1, 8)),
@@ -48,8 +48,8 @@ def test_the_mnist1d_papers_networks_take_1d_signals():
 
 
 def test_macs_are_counted_from_the_model_as_by_hand():
-    from infcop.flops import layer_macs, pruned_macs
-    from infcop.masks import full_masks
+    from infcop.science.flops import layer_macs, pruned_macs
+    from infcop.science.masks import full_masks
 
     cnn = build_model("mnist1d_cnn", 1, 10, 40)
     # lengths 40 -> 19 -> 10 -> 5; per output: in_channels x kernel

@@ -10,16 +10,16 @@ import yaml
 from torch import nn
 
 from infcop import InfcopError
-from infcop.compare import frontier_and_summary
-from infcop.config import check_method, complete_settings
-from infcop.masks import full_masks, prunable
-from infcop.models import build_model
-from infcop.pruners import prune
-from infcop.schedules import allr, lr_at
-from infcop.steps import retraining_lr
-from infcop.stopping import criteria_of
-from infcop.summary import summary_markdown
-from infcop.would_be_masks import WouldBeMasks
+from infcop.judging.compare import frontier_and_summary
+from infcop.experiments.config import check_method, complete_settings
+from infcop.science.masks import full_masks, prunable
+from infcop.science.models import build_model
+from infcop.science.pruners import prune
+from infcop.science.schedules import allr, lr_at
+from infcop.running.steps import retraining_lr
+from infcop.science.stopping import criteria_of
+from infcop.judging.summary import summary_markdown
+from infcop.science.would_be_masks import WouldBeMasks
 
 from workflow_helpers import TINY, snakemake, workdir
 
@@ -209,8 +209,8 @@ def test_a_training_without_a_pruner_cannot_read_would_be_masks():
     from types import SimpleNamespace
 
     from conftest import fast_settings
-    from infcop.stopping import normalise_stops
-    from infcop.training import Schedule, retrain
+    from infcop.science.stopping import normalise_stops
+    from infcop.science.training import Schedule, retrain
 
     s = Schedule(criteria_of(normalise_stops([{"name": "mask_stable"}])))
     assert s.criteria[0].mask_window == 4  # the paper's window by default

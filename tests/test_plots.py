@@ -1,4 +1,4 @@
-"""Tests for infcop.plots: the registry and writer, and every figure on synthetic tables of the
+"""Tests for infcop.showing.plots: the registry and writer, and every figure on synthetic tables of the
 table contract (tests/test_plots_tables.py); the dashboard and the frontier have their own files."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infcop import plots
+from infcop.showing import plots
 from test_plots_tables import METHODS, all_texts, has_band, lines, make_tables, method_rows, pdf_pages, png_size
 
 TWO = ("lth", "fastprune")
@@ -44,13 +44,13 @@ def test_import_is_cheap_and_names_are_registered_once():
     import subprocess
     import sys
 
-    code = ("import sys, infcop.plots as p; names = list(p.FIGURES); "
+    code = ("import sys, infcop.showing.plots as p; names = list(p.FIGURES); "
             "print(sorted(m for m in ('matplotlib', 'seaborn', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     for name, spec in plots.FIGURES.items():
         assert spec.name == name and spec.description and callable(spec.load())
-    assert importlib.util.find_spec("infcop.plots.__main__") is None, "the CLI is the only entry point"
+    assert importlib.util.find_spec("infcop.showing.plots.__main__") is None, "the CLI is the only entry point"
 
 
 @pytest.mark.parametrize("name", sorted(plots.FIGURES))
@@ -304,7 +304,7 @@ def test_mean_ci_t_interval():
 
 
 def test_seaborn_errorbar_is_the_same_deterministic_t_interval():
-    from infcop.plots.stats import t_errorbar
+    from infcop.showing.plots.stats import t_errorbar
 
     v = [1.0, 2.0, 3.0]
     lo, hi = t_errorbar()(v)
@@ -329,7 +329,7 @@ def test_legend_below_the_panels_stays_inside_the_figure(width):
     """The default run's legend: 11 methods and one long budget label (it once ran off both edges)."""
     from matplotlib.lines import Line2D
 
-    from infcop.plots.style import legend_below, new_figure
+    from infcop.showing.plots.style import legend_below, new_figure
 
     fig = new_figure(width, 4.0)
     fig.add_subplot().plot([0, 1], [0, 1])

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infcop import plots
+from infcop.showing import plots
 from test_plots_tables import CONTROLS_SAP, all_texts, lines, make_tables
 
 METHODS = ("lth", "ciap", "giap", "earlystop", "ciap_auto") + CONTROLS_SAP

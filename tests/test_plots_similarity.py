@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from infcop import plots
+from infcop.showing import plots
 from test_plots_tables import has_band, lines, make_tables, pdf_pages, png_size
 
 

@@ -1,8 +1,8 @@
-"""The progress lines that replace Snakemake's per-job output (infcop.progress), on a logger of our own."""
+"""The progress lines that replace Snakemake's per-job output (infcop.running.progress), on a logger of our own."""
 import io
 import logging
 
-from infcop.progress import describe, install, progress_line
+from infcop.running.progress import describe, install, progress_line
 
 
 def _logger(tmp_path):

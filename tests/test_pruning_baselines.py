@@ -10,12 +10,12 @@ from torch import nn
 
 from conftest import fast_settings
 from infcop import InfcopError
-from infcop.config import check_method
-from infcop.data import Dataset, Split
-from infcop.masks import full_masks, prunable
-from infcop.pruner_scores import lamp_scores, scoring_model, snip_scores, synflow_scores
-from infcop.pruners import PRUNERS, erk_survivors, prune
-from infcop.pruning_targets import remaining_target
+from infcop.experiments.config import check_method
+from infcop.science.data import Dataset, Split
+from infcop.science.masks import full_masks, prunable
+from infcop.science.pruner_scores import lamp_scores, scoring_model, snip_scores, synflow_scores
+from infcop.science.pruners import PRUNERS, erk_survivors, prune
+from infcop.science.pruning_targets import remaining_target
 
 
 def _linear_net(*weights, bias=None, relu=False):
@@ -131,7 +131,7 @@ def _random_before_erk(weights, masks, shadow, generator):
 
 
 def test_random_default_allocation_is_the_old_random_pruner_bit_for_bit():
-    from infcop.models import build_model
+    from infcop.science.models import build_model
 
     torch.manual_seed(0)
     model = build_model("small_cnn", 1, 10, 8)
@@ -320,7 +320,7 @@ def test_a_target_with_layer_scope_random_erk_and_snip():
 
 
 def _resolve(tmp_path, methods, iterations=3):
-    from infcop.experiment import resolve
+    from infcop.experiments.experiment import resolve
 
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump({"experiment": {"methods": list(methods), "iterations": iterations},
@@ -374,7 +374,7 @@ def test_snip_and_synflow_need_the_data():
 
 def test_presets_check_and_run_nothing_by_default():
     from conftest import ROOT
-    from infcop.experiment import resolve
+    from infcop.experiments.experiment import resolve
 
     config = resolve([ROOT / "config.yaml"])
     for name in ("lamp", "random_erk", "snip", "synflow"):
@@ -385,9 +385,9 @@ def test_presets_check_and_run_nothing_by_default():
 # --- wired into an IMP iteration ----------------------------------------------------------------------------
 
 def test_imp_iteration_scores_snip_at_the_rewind_point_towards_the_target(tmp_path):
-    from infcop.checkpoints import load_model_file
-    from infcop.job import Env, Run
-    from infcop.steps import imp_iteration, prune_seed, train_dense
+    from infcop.running.checkpoints import load_model_file
+    from infcop.running.job import Env, Run
+    from infcop.running.steps import imp_iteration, prune_seed, train_dense
 
     settings = fast_settings()
     dense = tmp_path / "dense"
@@ -437,9 +437,9 @@ def test_random_mask_drawn_once_is_nested_and_keeps_the_shadows_layer_counts():
 
 
 def test_rewind_reinit_trains_the_same_mask_from_a_fresh_init_of_another_seed(tmp_path):
-    from infcop.checkpoints import load_model_file
-    from infcop.models import build_model
-    from infcop.steps import imp_iteration, reinit_seed, train_dense
+    from infcop.running.checkpoints import load_model_file
+    from infcop.science.models import build_model
+    from infcop.running.steps import imp_iteration, reinit_seed, train_dense
 
     settings = fast_settings()
     dense = tmp_path / "dense"
@@ -465,7 +465,7 @@ def test_rewind_reinit_trains_the_same_mask_from_a_fresh_init_of_another_seed(tm
 # --- prune_biases --------------------------------------------------------------------------------------------
 
 def test_prune_biases_masks_each_bias_vector_as_a_group_and_keeps_it_zero():
-    from infcop.masks import MaskEnforcer, remaining_fraction
+    from infcop.science.masks import MaskEnforcer, remaining_fraction
 
     model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
     with torch.no_grad():
@@ -501,8 +501,8 @@ def test_prune_biases_masks_each_bias_vector_as_a_group_and_keeps_it_zero():
 
 
 def test_prune_biases_through_iterations_evaluation_and_the_ticket(tmp_path):
-    from infcop.checkpoints import load_model_file
-    from infcop.steps import evaluate_run, imp_iteration, train_dense
+    from infcop.running.checkpoints import load_model_file
+    from infcop.running.steps import evaluate_run, imp_iteration, train_dense
 
     settings = fast_settings()
     dense = tmp_path / "dense"

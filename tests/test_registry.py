@@ -3,21 +3,21 @@ import pytest
 
 from conftest import ROOT
 from infcop import InfcopError
-from infcop.pruners import PRUNERS
-from infcop.registry import Param, Registry
-from infcop.stopping import STOPS
+from infcop.science.pruners import PRUNERS
+from infcop.science.registry import Param, Registry
+from infcop.science.stopping import STOPS
 
 
 def test_committed_schema_is_the_one_the_registries_generate():
-    from infcop.schema import schema_yaml
+    from infcop.experiments.schema import schema_yaml
 
     assert (ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text() == schema_yaml()
 
 
 def test_schema_enums_and_keys_equal_the_registries():
-    from infcop.data import DATASETS
-    from infcop.schema import config_schema
-    from infcop.settings_spec import METHOD_PARAMS, SETTINGS
+    from infcop.science.data import DATASETS
+    from infcop.experiments.schema import config_schema
+    from infcop.experiments.settings_spec import METHOD_PARAMS, SETTINGS
 
     s = config_schema()
     assert s["properties"]["experiment"]["properties"]["datasets"]["items"]["enum"] == DATASETS.names()
@@ -57,7 +57,7 @@ def test_registry_resolves_specs_with_defaults_and_names_bad_keys():
 
 
 def test_layout_is_the_one_place_for_result_paths():
-    from infcop import layout as L
+    from infcop.running import layout as L
 
     lay = L.Layout("res")
     assert lay.iteration("digits", "small_cnn", 0, "lth", 2) == "res/digits/small_cnn/seed0/lth/iter2"

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infcop.report_html import DASHBOARDS, DIAGNOSTICS, RESULTS, report_place
+from infcop.showing.report_html import DASHBOARDS, DIAGNOSTICS, RESULTS, report_place
 from workflow_helpers import TINY, snakemake, workdir
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

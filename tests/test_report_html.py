@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infcop.report_html import (DASHBOARDS, DIAGNOSTICS, RESULTS, FORMAT_LABELS, markdown_to_html, report_place,
+from infcop.showing.report_html import (DASHBOARDS, DIAGNOSTICS, RESULTS, FORMAT_LABELS, markdown_to_html, report_place,
                                 summary_page)
 from workflow_helpers import ROOT, TINY, infcop
 
@@ -113,7 +113,7 @@ def test_summary_command_writes_the_page_atomically(tmp_path):
 
 
 def test_report_places_results_first_then_dashboards_then_diagnostics():
-    from infcop.plots import FIGURES
+    from infcop.showing.plots import FIGURES
 
     # Snakemake's report sorts category and subcategory names alphabetically: the numbers give the order
     assert sorted([DIAGNOSTICS, RESULTS, DASHBOARDS]) == [RESULTS, DASHBOARDS, DIAGNOSTICS]
@@ -128,8 +128,8 @@ def test_report_places_results_first_then_dashboards_then_diagnostics():
 
 
 def _experiment(path) -> tuple:
-    from infcop.config import settings_of
-    from infcop.experiment import resolve
+    from infcop.experiments.config import settings_of
+    from infcop.experiments.experiment import resolve
 
     c = resolve([str(path)])
     methods = {m: c["methods"][m] for m in c["experiment"]["methods"]}
@@ -137,7 +137,7 @@ def _experiment(path) -> tuple:
 
 
 def test_only_figures_with_something_to_draw_are_planned():
-    from infcop.plots.plan import missing, planned
+    from infcop.showing.plots.plan import missing, planned
 
     tiny = _experiment(TINY)  # lth and ciap: different pruners, so no fixed-budget curve; one seed
     assert set(missing(*tiny)) == {"ablation", "frontier", "verdicts"}
@@ -168,7 +168,7 @@ def _rendered_methods(config: dict) -> list[str]:
 @pytest.mark.parametrize("config_file", ["config.yaml", "tests/configs/tiny.yaml",
                                          "workflow/experiments/peers_mnist1d.yaml"])
 def test_the_reports_workflow_page_lists_its_own_experiments_methods(config_file):
-    from infcop.experiment import resolve
+    from infcop.experiments.experiment import resolve
 
     config = resolve([ROOT / config_file], default_file=ROOT / "config.yaml")
     assert _rendered_methods(config) == list(config["experiment"]["methods"])
@@ -178,7 +178,7 @@ def test_the_reports_workflow_page_lists_its_own_experiments_methods(config_file
 def test_captions_match_what_the_report_shows():
     report = ROOT / "workflow" / "report"
     figure = (report / "figure.rst").read_text()
-    from infcop.plots import FIGURES
+    from infcop.showing.plots import FIGURES
 
     assert set(re.findall(r'snakemake\.wildcards\.figure == "(\w+)"', figure)) == set(FIGURES) - {"similarity"}
     assert "just says so" not in figure  # no placeholder ablation any more

@@ -10,9 +10,9 @@ import zlib
 import pytest
 import torch
 
-from infcop.masks import full_masks, prunable
-from infcop.models import build_model
-from infcop.pruners import prune, sap_prune_count
+from infcop.science.masks import full_masks, prunable
+from infcop.science.models import build_model
+from infcop.science.pruners import prune, sap_prune_count
 
 
 def reference_index(w: torch.Tensor, d: float, p: float, q: float) -> float:

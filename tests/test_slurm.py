@@ -17,8 +17,8 @@ import pytest
 import yaml
 import yte
 
-from infcop import cluster as infcop_cluster
-from infcop.config import with_defaults
+from infcop.running import cluster as infcop_cluster
+from infcop.experiments.config import with_defaults
 from workflow_helpers import BIN, ROOT, TINY, comparable_tables, env, snakemake, workdir
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -168,7 +168,7 @@ def _minutes(limit: str) -> int:
 
 
 def _request(rule: str, cfg: dict, wildcards: dict, gpu: bool) -> infcop_cluster.Request:
-    """What infcop.cluster asks for one job of the tiny experiment (no benchmark files in a fresh workdir)."""
+    """What infcop.running.cluster asks for one job of the tiny experiment (no benchmark files in a fresh workdir)."""
     return infcop_cluster.request(rule, with_defaults(cfg), wildcards, 1, gpu=gpu)
 
 
@@ -291,7 +291,7 @@ def test_groups_off_submits_one_job_per_rule_and_gpu_only_for_gpu_rules(tmp_path
     for r, j in zip(rules, jobs):
         counts[r.group(1)] = counts.get(r.group(1), 0) + 1
         assert (j["gres"] == "gres:gpu:1") == (r.group(1) in GPU_RULES), j
-    # the tiny experiment has no fixed-budget curve and no threshold sweep: 6 figures (infcop.plots.plan)
+    # the tiny experiment has no fixed-budget curve and no threshold sweep: 6 figures (infcop.showing.plots.plan)
     assert counts == {"train_dense": 1, "imp_iteration": 4, "evaluate": 2, "tables": 1, "summary_page": 1, "figure": 6,
                       "similarity": 1}
     assert any(j["comment"] == "rule_imp_iteration_wildcards_digits_small_cnn_0_lth_2" for j in jobs)

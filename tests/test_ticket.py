@@ -10,20 +10,21 @@ import pytest
 import torch
 
 from conftest import fast_settings
-from infcop import InfcopError, load_ticket, plugins
-from infcop import layout as L
-from infcop.checkpoints import load_model_file, save_torch
-from infcop.config import check_method
-from infcop.data import load_dataset
-from infcop.masks import prunable
-from infcop.models import ARCHS
-from infcop.steps import evaluate_run, imp_iteration, train_dense
+from infcop import InfcopError, load_ticket
+from infcop.science import plugins
+from infcop.running import layout as L
+from infcop.running.checkpoints import load_model_file, save_torch
+from infcop.experiments.config import check_method
+from infcop.science.data import load_dataset
+from infcop.science.masks import prunable
+from infcop.science.models import ARCHS
+from infcop.running.steps import evaluate_run, imp_iteration, train_dense
 from workflow_helpers import env
 
 LTH = {"pruner": {"name": "magnitude", "rate": 0.2}, "stop": ["budget"]}
 RAW_ACCURACY = """
 import json, sys, torch, infcop
-from infcop.data import load_dataset
+from infcop.science.data import load_dataset
 model, masks, meta = infcop.load_ticket(sys.argv[1])
 test = load_dataset("digits", 0, standardise=False).test
 with torch.no_grad():
@@ -147,7 +148,7 @@ def test_a_ticket_from_before_the_normalisation_was_recorded_is_refused(run, tmp
 PLUGIN = """
 import torch
 from torch import nn
-from infcop.models import ARCHS
+from infcop.science.models import ARCHS
 
 
 class TinyNet(nn.Module):

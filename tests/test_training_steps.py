@@ -8,15 +8,15 @@ import torch
 
 from conftest import fast_settings
 from infcop import InfcopError, load_ticket
-from infcop import checkpoints as checkpoints_mod
-from infcop import steps as steps_mod
-from infcop.checkpoints import EpochCheckpoint, load_model_file, save_torch
-from infcop.job import Env, Run
-from infcop.masks import full_masks, prunable
-from infcop.models import build_model
-from infcop.steps import evaluate, export_ticket, imp_iteration, train_dense
-from infcop.stopping import criteria_of
-from infcop.training import Schedule, retrain
+from infcop.running import checkpoints as checkpoints_mod
+from infcop.running import steps as steps_mod
+from infcop.running.checkpoints import EpochCheckpoint, load_model_file, save_torch
+from infcop.running.job import Env, Run
+from infcop.science.masks import full_masks, prunable
+from infcop.science.models import build_model
+from infcop.running.steps import evaluate, export_ticket, imp_iteration, train_dense
+from infcop.science.stopping import criteria_of
+from infcop.science.training import Schedule, retrain
 
 CIAP = {"pruner": {"name": "sap", "p": 1, "q": 2}, "stop": [{"name": "infoflow", "epsilon": 0.1},
                                                            {"name": "accuracy", "delta": 0.0}]}
@@ -127,7 +127,7 @@ def test_rewind_dense_init_none(dense, tmp_path):
         # prune + rewind only: the surviving weights are the rewind point's
         env = Env(Run("digits", "small_cnn", 0, "m", 1), fast_settings())
         model, masks = env.load(load_model_file(dense / "model.pt"))
-        from infcop.pruners import prune
+        from infcop.science.pruners import prune
         new = prune(model, masks, base["pruner"])
         steps_mod.rewinder(steps_mod.rewind_state(dict(base, rewind=rewind), dense, "digits", "small_cnn"),
                            new)(model)
@@ -326,7 +326,7 @@ def test_patience_ends_with_the_best_epochs_weights_and_pays_up_to_where_it_stop
     # at this rate the loss jumps about: the best epoch is not the last (a case that tests nothing fails here)
     assert best != m["epochs"][-1]["epoch"] and m["stop_reason"] == "patience"
     assert m["restored_epoch"] == best and m["val_accuracy"] == m["epochs"][best]["val_accuracy"]
-    from infcop.training import accuracy  # the saved model is that epoch's: its validation accuracy says so
+    from infcop.science.training import accuracy  # the saved model is that epoch's: its validation accuracy says so
 
     env = Env(Run("digits", "small_cnn", 0, "m", 1), fast_settings())
     model, _ = env.load(load_model_file(tmp_path / "it" / "model.pt"))
@@ -334,7 +334,7 @@ def test_patience_ends_with_the_best_epochs_weights_and_pays_up_to_where_it_stop
 
 
 def test_anneal_on_stop_decays_from_where_the_schedule_was_to_zero_and_is_charged(dense, tmp_path):
-    from infcop.training import steps_per_epoch
+    from infcop.science.training import steps_per_epoch
 
     env = Env(Run("digits", "small_cnn", 0, "m", 1), fast_settings())
     n = steps_per_epoch(env.data, fast_settings()["training"]["batch_size"])
@@ -355,7 +355,7 @@ def test_anneal_on_stop_decays_from_where_the_schedule_was_to_zero_and_is_charge
 
 
 def test_a_fractional_budget_trains_that_share_of_an_epochs_steps_and_is_charged_for_it(dense, tmp_path):
-    from infcop.training import steps_per_epoch
+    from infcop.science.training import steps_per_epoch
 
     method = {"pruner": {"name": "magnitude", "rate": 0.2, "scope": "layer"}, "stop": ["budget"], "max_epochs": 1.5}
     m = imp_iteration("digits", "small_cnn", 0, "m", method, fast_settings(), 1, dense, dense, tmp_path / "it")

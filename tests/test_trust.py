@@ -34,7 +34,7 @@ NOT_RESULTS = {"data.data_dir": "scratch/data", "data.download": True, "training
 @pytest.mark.badinput
 @pytest.mark.slow
 def test_an_experiment_file_takes_nothing_from_config_yaml(tmp_path):
-    from infcop.experiment import config_stage_settings, key_of, resolve
+    from infcop.experiments.experiment import config_stage_settings, key_of, resolve
 
     cfg = yaml.safe_load(TINY.read_text())
     cfg["methods"]["lth"].update(rewind="init", max_epochs=1)  # an edit meant for the default experiment only
@@ -183,7 +183,7 @@ def test_a_copy_of_config_yaml_never_overwrites_the_default_results(study):
 
 def test_a_results_root_from_before_the_record_is_taken_only_by_its_own_file(tmp_path, monkeypatch):
     from infcop import InfcopError
-    from infcop.experiment import check_source, claim_root, source_of
+    from infcop.experiments.experiment import check_source, claim_root, source_of
 
     monkeypatch.chdir(tmp_path)
     for f in ("config.yaml", "other.yaml", "mine.yaml"):
@@ -302,8 +302,8 @@ def test_unusable_splits_and_sizes_are_refused_before_any_job(tmp_path, case, co
 
 @pytest.mark.badinput
 def test_the_size_checks_know_the_real_splits_and_accept_the_edges():
-    from infcop.config import check_config, split_sizes, with_defaults
-    from infcop.data import load_dataset
+    from infcop.experiments.config import check_config, split_sizes, with_defaults
+    from infcop.science.data import load_dataset
 
     for vf in (0.15, 0.5):
         d = load_dataset("digits", 0, vf)
@@ -315,8 +315,8 @@ def test_the_size_checks_know_the_real_splits_and_accept_the_edges():
 
 @pytest.mark.badinput
 def test_a_data_set_without_declared_sizes_skips_the_size_checks():
-    from infcop.config import check_config, with_defaults
-    from infcop.data import DATASETS
+    from infcop.experiments.config import check_config, with_defaults
+    from infcop.science.data import DATASETS
 
     DATASETS.add("unsized", lambda data_dir, download: None, bundled=True)
     try:
@@ -329,8 +329,8 @@ def test_a_data_set_without_declared_sizes_skips_the_size_checks():
 def test_every_seed_below_the_limit_gives_generator_seeds_torch_accepts():
     import torch
 
-    from infcop.config import SEED_LIMIT
-    from infcop.training import epoch_generator
+    from infcop.experiments.config import SEED_LIMIT
+    from infcop.science.training import epoch_generator
 
     seed = SEED_LIMIT - 1
     epoch_generator(seed, 10_000, 10_000)  # the largest derived seed of any plausible run
@@ -343,7 +343,7 @@ def test_every_seed_below_the_limit_gives_generator_seeds_torch_accepts():
 
 @pytest.mark.faults
 def test_concurrent_writers_never_delete_each_others_temp_files(tmp_path):
-    from infcop.checkpoints import atomic_write, save_text
+    from infcop.running.checkpoints import atomic_write, save_text
 
     target = tmp_path / "resume.pt"
     halfway, go_on, errors = threading.Event(), threading.Event(), []
@@ -373,7 +373,7 @@ def test_concurrent_writers_never_delete_each_others_temp_files(tmp_path):
 
 @pytest.mark.faults
 def test_only_temp_files_of_dead_writers_on_this_host_are_cleaned_up(tmp_path):
-    from infcop.checkpoints import save_json
+    from infcop.running.checkpoints import save_json
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
@@ -397,7 +397,7 @@ def test_a_stage_held_by_a_live_job_is_refused_and_a_dead_holders_lock_taken_ove
     args = ("train-dense", "--dataset", "digits", "--arch", "small_cnn", "--seed", "0", "--settings",
             json.dumps(settings), "--out", out)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom infcop.locks import stage_lock\n"
+        [sys.executable, "-c", "import sys, time\nfrom infcop.running.locks import stage_lock\n"
          "with stage_lock(sys.argv[1], 'train-dense'):\n    print('held', flush=True)\n    time.sleep(600)\n",
          str(out)], stdout=subprocess.PIPE, text=True, env=dict(os.environ))
     try:
@@ -466,7 +466,7 @@ class _FullDisk:
 
 def _fill_disk(monkeypatch):
     """Every file the atomic writer opens from now on sits on a full disk."""
-    from infcop import checkpoints
+    from infcop.running import checkpoints
 
     real = os.fdopen
     monkeypatch.setattr(checkpoints.os, "fdopen", lambda fd, mode: _FullDisk(real(fd, mode)))
@@ -477,7 +477,7 @@ def test_a_full_disk_is_reported_by_path_and_the_old_file_kept(tmp_path, monkeyp
     import torch
 
     from infcop import InfcopError
-    from infcop.checkpoints import save_json, save_torch
+    from infcop.running.checkpoints import save_json, save_torch
 
     old = {"epoch": 1, "state": torch.zeros(4)}
     save_torch(old, tmp_path / "resume.pt")
@@ -509,7 +509,7 @@ def test_a_full_disk_stops_a_stage_with_a_message_not_a_traceback(tmp_path, monk
 @pytest.mark.faults
 def test_a_corrupt_model_names_the_command_that_rebuilds_it(tmp_path):
     from infcop import InfcopError
-    from infcop.checkpoints import EpochCheckpoint, load_json, load_model_file
+    from infcop.running.checkpoints import EpochCheckpoint, load_json, load_model_file
 
     model, metrics, resume = tmp_path / "model.pt", tmp_path / "metrics.json", tmp_path / "resume.pt"
     for p in (model, metrics, resume):
@@ -521,7 +521,7 @@ def test_a_corrupt_model_names_the_command_that_rebuilds_it(tmp_path):
 
 
 def test_finished_stages_drop_their_final_checkpoint_unfinished_ones_keep_it(tmp_path):
-    from infcop import layout as L
+    from infcop.running import layout as L
 
     finished, unfinished, dense = tmp_path / "m" / "iter1", tmp_path / "m" / "iter2", tmp_path / "dense"
     for d in (finished, unfinished, dense):

@@ -1,4 +1,4 @@
-"""Warm start (infcop.warm_start): a command sent to the server runs in a forked child exactly as in its
+"""Warm start (infcop.running.warm_start): a command sent to the server runs in a forked child exactly as in its
 own process (working directory, environment, umask, streams, exit status, signals, thread counts), dies
 with its caller, and falls back to running in process when there is no server or it refuses. Only the
 owner's jobs run: another uid, a wrong token, a foreign server, slow or malformed requests are refused
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from infcop import warm_start
+from infcop.running import warm_start
 from workflow_helpers import BIN, ROOT, env
 
 # A plugin (INFCOP_PLUGINS loads it first thing in `infcop`) that reports where it runs, then acts.
@@ -36,7 +36,7 @@ if act in ("threads", "context"):
     report["threads"] = {"torch": torch.get_num_threads(),
                          "pools": sorted([i["internal_api"], i["num_threads"]] for i in threadpoolctl.threadpool_info())}
 if act == "context":  # what the kernel says this process runs inside, and the descriptors it holds
-    from infcop import process_context
+    from infcop.running import process_context
     report["context"] = process_context.read(0).as_dict()
     report["fds"] = {}
     for fd in os.listdir("/proc/self/fd"):
@@ -546,13 +546,13 @@ def test_the_server_names_its_entry_point_rather_than_importing_the_command():
         return names
 
     assert "warm_start" in imports("cli") and "cli" not in imports("warm_start")
-    from infcop.warm_start import child
+    from infcop.running.warm_start import child
 
     assert child.entry_point() is __import__("infcop.cli", fromlist=["main"]).main
 
 
 def test_the_server_goes_when_the_process_that_started_it_does(tmp_path):
-    code = ("import sys; from infcop import warm_start; h = warm_start.start(sys.argv[1]); "
+    code = ("import sys; from infcop.running import warm_start; h = warm_start.start(sys.argv[1]); "
             "print(h.proc.pid if h else 0)")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "log")], capture_output=True, text=True,
                          timeout=60, env=env())

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from infcop import process_context, warm_start
+from infcop.running import process_context, warm_start
 from test_warm_start import _probe, _report, _request, _send, _start, _stop
 from workflow_helpers import BIN, ROOT, env, workdir
 

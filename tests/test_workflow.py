@@ -62,7 +62,7 @@ def test_every_declared_output_exists_and_is_well_formed(tiny_run):
         p = wd / f
         assert p.is_file() and p.stat().st_size > 0, f
         if p.name == "contrasts.csv":  # rows only with an early-stopping and a flow method in one group
-            from infcop.compare import CONTRAST_COLUMNS
+            from infcop.judging.compare import CONTRAST_COLUMNS
 
             assert list(pd.read_csv(p).columns) == CONTRAST_COLUMNS
         elif p.suffix == ".csv":
@@ -97,7 +97,7 @@ def test_changed_method_parameters_rerun_only_that_branch(tiny_run, tmp_path):
         cfg["methods"]["lth"]["pruner"]["rate"] = 0.2
         (wd / "config.yaml").write_text(yaml.safe_dump(cfg))
     # lth's two iterations, its evaluation (with its ticket), then the tables, the summary page and the figures
-    # (the tiny experiment's 6 with something to draw, infcop.plots.plan); no dense, no ciap
+    # (the tiny experiment's 6 with something to draw, infcop.showing.plots.plan); no dense, no ciap
     assert counts == {"imp_iteration": 2, "evaluate": 1, "tables": 1, "summary_page": 1, "figure": 6, "similarity": 1,
                       "all": 1}
 

@@ -93,7 +93,7 @@ def infcop(*args, cwd=None) -> subprocess.CompletedProcess:
 
 
 def killed_run(wd: Path, at: str, where: str, *args) -> None:
-    """Run Snakemake until the fault point `at` (infcop.faults) fires in the stage matching `where`, which
+    """Run Snakemake until the fault point `at` (infcop.running.faults) fires in the stage matching `where`, which
     SIGKILLs the job and Snakemake together (what a node failure or a cluster's kill does)."""
     e = env()
     e.update(INFCOP_KILL_AT=at, INFCOP_KILL_WHERE=where)

@@ -1,4 +1,4 @@
-# The experiment (resolved and checked once), wildcard constraints, paths (from infcop.layout) and the
+# The experiment (resolved and checked once), wildcard constraints, paths (from infcop.running.layout) and the
 # input functions shared by the rules.
 import functools
 import os
@@ -6,13 +6,13 @@ import shutil
 import sys
 
 from infcop import InfcopError
-from infcop import cluster as infcop_cluster
-from infcop import layout as L
-from infcop.checkpoints import save_text
-from infcop.plots import FIGURES, figure_outputs
-from infcop.settings_spec import rewind_epoch
-from infcop.data import DATASETS
-from infcop.experiment import (
+from infcop.running import cluster as infcop_cluster
+from infcop.running import layout as L
+from infcop.running.checkpoints import save_text
+from infcop.showing.plots import FIGURES, figure_outputs
+from infcop.experiments.settings_spec import rewind_epoch
+from infcop.science.data import DATASETS
+from infcop.experiments.experiment import (
     RECORD,
     check_source,
     claim_root,
@@ -23,9 +23,9 @@ from infcop.experiment import (
     root_of,
     source_of,
 )
-from infcop.plugins import load as load_plugins
-from infcop.schema import validate_config
-from infcop import tables as infcop_tables
+from infcop.science.plugins import load as load_plugins
+from infcop.experiments.schema import validate_config
+from infcop.judging import tables as infcop_tables
 
 try:
     load_plugins()  # your own pruners, stop criteria, ... (INFCOP_PLUGINS) before the config is checked
@@ -36,7 +36,7 @@ try:
         [str(f) for f in workflow.config_settings.configfiles], dict(workflow.config_settings.config), check=False
     )
     try:
-        from infcop.config import check_config
+        from infcop.experiments.config import check_config
 
         check_config(_experiment)  # a relative data_dir is taken from the working directory, where jobs run
     except (TypeError, KeyError, AttributeError):
@@ -72,7 +72,7 @@ EXPERIMENT_RECORD = f"{LAYOUT.root}/{RECORD}"
 
 def drop_finished_checkpoints():
     """After a successful run (main Snakemake only: jobs run with --no-hooks): finished stages'
-    final epoch checkpoints go (see infcop.layout.drop_finished_checkpoints)."""
+    final epoch checkpoints go (see infcop.running.layout.drop_finished_checkpoints)."""
     L.drop_finished_checkpoints(LAYOUT.root)
 
 
@@ -80,21 +80,21 @@ _WARM_START = None
 
 
 def start_warm_start():
-    """Local runs: one process imports torch once and forks each job (infcop.warm_start); jobs on a
+    """Local runs: one process imports torch once and forks each job (infcop.running.warm_start); jobs on a
     cluster start as usual. INFCOP_WARM_START=off turns it off."""
     global _WARM_START
     if workflow.local_exec and not workflow.remote_exec and not workflow.subprocess_exec:
-        from infcop import warm_start
+        from infcop.running import warm_start
 
         # notices: a refusal of a kind of job (another installation, a GPU) is said once on Snakemake's output
         _WARM_START = warm_start.start(os.path.join(".snakemake", "infcop", "warm-start.log"), notices=sys.stderr)
 
 
 def show_progress_lines():
-    """Local runs print one line per finished job (infcop.progress) unless --printshellcmds or --verbose."""
+    """Local runs print one line per finished job (infcop.running.progress) unless --printshellcmds or --verbose."""
     if workflow.local_exec and not workflow.remote_exec and not workflow.subprocess_exec:
         import logging
-        from infcop import progress
+        from infcop.running import progress
 
         settings = workflow.output_settings
         progress.install(
@@ -103,7 +103,7 @@ def show_progress_lines():
 
 
 def stop_warm_start():
-    from infcop import warm_start
+    from infcop.running import warm_start
 
     warm_start.stop(_WARM_START)
 
@@ -183,10 +183,10 @@ TABLES = list(infcop_tables.TABLES)
 
 
 def planned_figures():
-    """The figures this experiment has something to draw in (infcop.plots.plan): no placeholder figure is
+    """The figures this experiment has something to draw in (infcop.showing.plots.plan): no placeholder figure is
     requested, nor shown in the report. Asked for by name, any figure is still drawn."""
-    from infcop.config import settings_of
-    from infcop.plots.plan import planned
+    from infcop.experiments.config import settings_of
+    from infcop.showing.plots.plan import planned
 
     return planned(METHODS, settings_of(config), len(EXP["seeds"]))
 
@@ -200,7 +200,7 @@ def all_targets():
     )
 
 
-# ---- Cluster requests (infcop.cluster; docs/slurm.md#resources) -----------------------------------------
+# ---- Cluster requests (infcop.running.cluster; docs/slurm.md#resources) -----------------------------------------
 # The training rules' wall time and memory, sized to the work: the network, data set and epochs of the job
 # (a per-architecture table), or a previous run's benchmark files; attempt n (a resubmission) asks for n
 # times the first request. Their GRES: the SLURM profile's GPU (INFCOP_SLURM_GRES, which the profile sets)

@@ -10,7 +10,7 @@ rule train_dense:
     threads: 1
     resources:
         gpu=1,
-        runtime=cluster_runtime("train_dense"),  # minutes; sized to the work (infcop.cluster)
+        runtime=cluster_runtime("train_dense"),  # minutes; sized to the work (infcop.running.cluster)
         mem_mb=cluster_mem_mb("train_dense"),
         gres=cluster_gres,  # the SLURM profile's GPU, none with training.device: cpu
     params:
@@ -39,7 +39,7 @@ rule rewind_point:
     threads: 1
     resources:
         gpu=1,
-        runtime=cluster_runtime("rewind_point"),  # minutes; sized to the work (infcop.cluster)
+        runtime=cluster_runtime("rewind_point"),  # minutes; sized to the work (infcop.running.cluster)
         mem_mb=cluster_mem_mb("rewind_point"),
         gres=cluster_gres,  # the SLURM profile's GPU, none with training.device: cpu
     params:

@@ -19,7 +19,7 @@ rule evaluate:
     threads: 1
     resources:
         gpu=1,
-        runtime=cluster_runtime("evaluate"),  # minutes; sized to the work (infcop.cluster)
+        runtime=cluster_runtime("evaluate"),  # minutes; sized to the work (infcop.running.cluster)
         mem_mb=cluster_mem_mb("evaluate"),
         gres=cluster_gres,  # the SLURM profile's GPU, none with training.device: cpu
     params:

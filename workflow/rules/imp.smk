@@ -17,7 +17,7 @@ rule imp_iteration:
     threads: 1
     resources:
         gpu=1,
-        runtime=cluster_runtime("imp_iteration"),  # minutes; sized to the work (infcop.cluster)
+        runtime=cluster_runtime("imp_iteration"),  # minutes; sized to the work (infcop.running.cluster)
         mem_mb=cluster_mem_mb("imp_iteration"),
         gres=cluster_gres,  # the SLURM profile's GPU, none with training.device: cpu
     params:

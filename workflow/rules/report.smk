@@ -1,10 +1,10 @@
 # Tables across every run, then one job per figure. CPU only.
 #
 # The report (snakemake --report) in reading order: Snakemake sorts categories, subcategories and rows
-# alphabetically, so their names are numbered (infcop.report_html.report_place): 1. Results (the verdicts
+# alphabetically, so their names are numbered (infcop.showing.report_html.report_place): 1. Results (the verdicts
 # and frontier figures, then the summary page), 2. Method dashboards (similarity), 3. Diagnostics (every
 # other figure). A figure's PNG and PDF are one row with a format toggle (labels).
-from infcop.report_html import figure_labels, report_place
+from infcop.showing.report_html import figure_labels, report_place
 
 
 rule tables:
