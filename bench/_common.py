@@ -128,6 +128,28 @@ def result(name: str, value: str, target: str | None = None, met: bool | None = 
     return f"RESULT {name}: {value} (target {target}) {'met' if met else 'missed'}"
 
 
+def cell(v, fmt="{:.2f}") -> str:
+    """A table cell: the number formatted, or a dash for a missing or non-finite one."""
+    import math
+
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return "—"
+    return "—" if not math.isfinite(v) else fmt.format(v)
+
+
+def sparsity_table(rows: dict, epochs_fmt: str = "{:.1f}") -> list[str]:
+    """Markdown lines of a table of methods at their sparsity: {method: {remaining, macs, accuracy, accuracy_sd,
+    epochs}} in the order given."""
+    out = ["| method | remaining weights (%) | MACs (% of dense) | test accuracy (%) | retraining epochs |",
+           "|---|---|---|---|---|"]
+    for m, r in rows.items():
+        out.append(f"| `{m}` | {cell(r['remaining'], '{:.1f}')} | {cell(r['macs'], '{:.1f}')} | "
+                   f"{cell(r['accuracy'])} ± {cell(r['accuracy_sd'])} | {cell(r['epochs'], epochs_fmt)} |")
+    return out
+
+
 def save_json(obj, path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=1, default=str))

@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 
-from _common import ROOT, result, study_main
+from _common import ROOT, result, sparsity_table, study_main
 
 EXPERIMENT = ROOT / "workflow" / "experiments" / "baselines_mnist1d.yaml"
 STOP_RULES = ("mag_ciap", "mag_giap_auto", "mag_earlystop_patience")
@@ -61,16 +61,8 @@ def analyse(results: Path) -> dict:
     return rep
 
 
-def _f(v, fmt="{:.2f}"):
-    return "—" if v is None or (isinstance(v, float) and not math.isfinite(v)) else fmt.format(v)
-
-
 def markdown_tables(rep: dict) -> str:
-    out = ["| method | remaining weights (%) | MACs (% of dense) | test accuracy (%) | retraining epochs |",
-           "|---|---|---|---|---|"]
-    for m, r in sorted(rep["methods"].items(), key=lambda kv: -kv[1]["accuracy"]):
-        out.append(f"| `{m}` | {r['remaining']:.1f} | {r['macs']:.1f} | {r['accuracy']:.2f} ± "
-                   f"{r['accuracy_sd']:.2f} | {r['epochs']:.1f} |")
+    out = sparsity_table(dict(sorted(rep["methods"].items(), key=lambda kv: -kv[1]["accuracy"])))
     out += ["", "| stop rule | level | verdict against its recipe's fixed budgets | full cost (epoch-eq.) |",
             "|---|---|---|---|"]
     for m, v in rep["verdicts"].items():

@@ -21,7 +21,7 @@ import math
 from pathlib import Path
 
 
-from _common import ROOT, result, study_main
+from _common import ROOT, cell as _f, result, sparsity_table, study_main
 
 EXPERIMENT = ROOT / "workflow" / "experiments" / "peers_mnist1d.yaml"
 SAP = "sap("  # the pruner every recipe shares in this experiment
@@ -36,14 +36,6 @@ def _load(results: Path):
     methods = pd.read_csv(tables / "methods.csv").set_index("method")
     iterations = pd.read_csv(tables / "iterations.csv")
     return summary, methods, iterations
-
-
-def _f(v, fmt="{:.2f}"):
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return "—"
-    return "—" if not math.isfinite(v) else fmt.format(v)
 
 
 def analyse(results: Path) -> dict:
@@ -128,12 +120,8 @@ def markdown_tables(rep: dict) -> str:
                        f"{_f(c['cost'], '{:.1f}')} epoch-eq. (margin {_f(c['margin_pp'], '{:.2g}')} pp) |")
         out.append("")
     if rep["baselines"]:
-        out += ["**Baselines at IMP's final sparsity** (magnitude pruning; 5 iterations of 20%, or one-shot)", "",
-                "| method | remaining weights (%) | MACs (% of dense) | test accuracy (%) | retraining epochs |",
-                "|---|---|---|---|---|"]
-        for m, b in rep["baselines"].items():
-            out.append(f"| `{m}` | {_f(b['remaining'], '{:.1f}')} | {_f(b['macs'], '{:.1f}')} | "
-                       f"{_f(b['accuracy'])} ± {_f(b['accuracy_sd'])} | {_f(b['epochs'], '{:.0f}')} |")
+        out += ["**Baselines at IMP's final sparsity** (magnitude pruning; 5 iterations of 20%, or one-shot)", ""]
+        out += sparsity_table(rep["baselines"], epochs_fmt="{:.0f}")
     return "\n".join(out)
 
 

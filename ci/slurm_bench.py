@@ -98,6 +98,11 @@ def one_run(name: str, i: int, poll: int | None) -> dict:
                 comments=[j["comment"] for j in jobs])
 
 
+def _medians(records, *keys):
+    """The median of each of `keys` over `records`."""
+    return [statistics.median(o[k] for o in records) for k in keys]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=2, help="runs per variant (interleaved)")
@@ -135,17 +140,14 @@ def main():
                  f"{med['per_rule'] / med['grouped']:.2f}"))
     one = [o for x in by["per_rule"] for o in x["one_epoch"] if o["job"]]
     if one:
-        job = statistics.median(o["job"] for o in one)
-        process = statistics.median(o["process"] for o in one)
-        science = statistics.median(o["science"] for o in one)
+        job, process, science = _medians(one, "job", "process", "science")
         print(result("slurm_one_epoch_iteration_job",
                      f"{1 - science / job:.0%} of a 1-epoch imp_iteration SLURM job is start-up: job {job:.0f} s "
                      f"(start to end, 1 s resolution) = Snakemake in the job {job - process:.1f} s + infcop "
                      f"process {process:.1f} s, of which training + flows {science:.2f} s (median of {len(one)})"))
     inner = [o for x in by["grouped"] for o in x["one_epoch"]]
     if inner:
-        process = statistics.median(o["process"] for o in inner)
-        science = statistics.median(o["science"] for o in inner)
+        process, science = _medians(inner, "process", "science")
         print(result("slurm_one_epoch_iteration_in_group",
                      f"{1 - science / process:.0%} of a 1-epoch iteration inside a group job is start-up: "
                      f"infcop process {process:.1f} s, training + flows {science:.2f} s "

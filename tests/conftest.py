@@ -8,6 +8,15 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def autograd_gradflow(model, probe, masks) -> list[float]:
+    """What gradient flow must equal: autograd's mean |dL/dw| over each prunable layer's surviving weights."""
+    from infcop.science.masks import prunable
+
+    model.zero_grad()
+    torch.nn.functional.cross_entropy(model(probe.x), probe.y).backward()
+    return [float(w.grad[masks[n]].abs().mean()) for n, w in prunable(model).items()]
+
+
 def fast_settings(**training) -> dict:
     """Settings for unit tests on digits: a few short epochs on CPU."""
     from infcop.experiments.config import complete_settings

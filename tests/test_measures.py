@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import autograd_gradflow
 from infcop.science.data import Split
 from infcop.science.flows import measure_flows, noise_floors
 from infcop.science.measures import distance, flow_distance, key, vector_key
@@ -56,11 +57,6 @@ def _assert_connectivity_of_spatial_means(model, probe, acts):
         assert f.abs_connectivity[i] == pytest.approx(float(np.abs(r).mean()), abs=1e-5)
 
 
-def test_abs_mean_is_the_mean_absolute_pearson_correlation():
-    torch.manual_seed(0)
-    _assert_connectivity_of_spatial_means(Convs(), _probe(), _acts)
-
-
 def test_positions_mode_pairs_positions_on_the_coarser_grid():
     torch.manual_seed(0)
     model, probe = Convs(), _probe()
@@ -86,20 +82,30 @@ def _linear_cka_sample_space(x, y):
     return float((kx * ky).sum() / (np.linalg.norm(kx) * np.linalg.norm(ky)))
 
 
-def test_cka_equals_the_sample_space_formula_with_positions_as_samples():
+def _position_samples(x, max_positions: int):
+    """A conv output's positions as samples, every stride-th so that at most about `max_positions` stay."""
+    if x.dim() == 4:
+        stride = max(1, math.ceil(math.sqrt(x.shape[-2] * x.shape[-1] / max_positions)))
+        return x[:, :, ::stride, ::stride].permute(0, 2, 3, 1).reshape(-1, x.shape[1])
+    if x.dim() == 3:
+        stride = max(1, math.ceil(x.shape[-1] / max_positions))
+        return x[:, :, ::stride].permute(0, 2, 1).reshape(-1, x.shape[1])
+    return x
+
+
+@pytest.mark.parametrize("net", ["images", "1-d signals"])
+def test_cka_equals_the_sample_space_formula_with_positions_as_samples_and_is_one_to_itself(net):
     torch.manual_seed(0)
-    model, other, probe = Convs(), Convs(), _probe(24)
-    f = measure_flows(model, probe, batch_size=5, reference=other, max_positions=16)
-    mine, ref = _acts(model, probe.x), _acts(other, probe.x)
+    if net == "images":
+        model, other, probe, acts, max_positions = Convs(), Convs(), _probe(24), _acts, 16
+    else:
+        model, other, probe, acts, max_positions = Convs1d(), Convs1d(), _probe1d(24), _acts1d, 4
+    f = measure_flows(model, probe, batch_size=5, reference=other, max_positions=max_positions)
+    mine, ref = acts(model, probe.x), acts(other, probe.x)
     for i in range(3):
-        x, y = mine[i], ref[i]
-        if x.dim() == 4:
-            stride = max(1, math.ceil(math.sqrt(x.shape[-2] * x.shape[-1] / 16)))
-            x = x[:, :, ::stride, ::stride].permute(0, 2, 3, 1).reshape(-1, x.shape[1])
-            y = y[:, :, ::stride, ::stride].permute(0, 2, 3, 1).reshape(-1, y.shape[1])
+        x, y = _position_samples(mine[i], max_positions), _position_samples(ref[i], max_positions)
         assert f.cka[i] == pytest.approx(_linear_cka_sample_space(x, y), abs=1e-6)
-    same = measure_flows(model, probe, reference=model)
-    assert same.cka == pytest.approx([1.0, 1.0, 1.0], abs=1e-9)
+    assert measure_flows(model, probe, reference=model).cka == pytest.approx([1.0, 1.0, 1.0], abs=1e-9)
     assert all(0 <= v < 0.999 for v in f.cka)
 
 
@@ -176,9 +182,11 @@ def _acts1d(model, x):
         return a, b, model.fc(torch.relu(b).flatten(1))
 
 
-def test_connectivity_of_a_1d_net_is_the_pearson_correlation_of_length_means():
+@pytest.mark.parametrize("net", ["images", "1-d signals"])
+def test_connectivity_is_the_pearson_correlation_of_spatial_means_and_abs_its_mean_absolute(net):
     torch.manual_seed(0)
-    _assert_connectivity_of_spatial_means(Convs1d(), _probe1d(), _acts1d)
+    model, probe, acts = (Convs(), _probe(), _acts) if net == "images" else (Convs1d(), _probe1d(), _acts1d)
+    _assert_connectivity_of_spatial_means(model, probe, acts)
 
 
 def test_positions_of_a_1d_net_pair_on_the_shorter_length():
@@ -192,21 +200,6 @@ def test_positions_of_a_1d_net_pair_on_the_shorter_length():
     assert f.positions["connectivity"][1] == pytest.approx(f.connectivity[1], abs=1e-9)
 
 
-def test_cka_of_a_1d_net_equals_the_sample_space_formula_and_is_one_to_itself():
-    torch.manual_seed(0)
-    model, other, probe = Convs1d(), Convs1d(), _probe1d(24)
-    f = measure_flows(model, probe, batch_size=5, reference=other, max_positions=4)
-    mine, ref = _acts1d(model, probe.x), _acts1d(other, probe.x)
-    for i in range(3):
-        x, y = mine[i], ref[i]
-        if x.dim() == 3:
-            stride = max(1, math.ceil(x.shape[-1] / 4))
-            x = x[:, :, ::stride].permute(0, 2, 1).reshape(-1, x.shape[1])
-            y = y[:, :, ::stride].permute(0, 2, 1).reshape(-1, y.shape[1])
-        assert f.cka[i] == pytest.approx(_linear_cka_sample_space(x, y), abs=1e-6)
-    assert measure_flows(model, probe, reference=model).cka == pytest.approx([1.0, 1.0, 1.0], abs=1e-9)
-
-
 def test_gradient_flow_and_masks_of_a_1d_net():
     from infcop.science.masks import MaskEnforcer, full_masks
 
@@ -218,8 +211,4 @@ def test_gradient_flow_and_masks_of_a_1d_net():
     MaskEnforcer(model, masks).apply_weights()
     assert float(model.c2.weight.detach()[:, :2].abs().sum()) == 0.0
     f = measure_flows(model, probe, batch_size=16, masks=masks)
-    model.zero_grad()
-    nn.functional.cross_entropy(model(probe.x), probe.y).backward()
-    want = [model.c1.weight.grad.abs().mean(), model.c2.weight.grad[masks["c2.weight"]].abs().mean(),
-            model.fc.weight.grad.abs().mean()]
-    assert f.gradflow == pytest.approx([float(w) for w in want], rel=1e-5)
+    assert f.gradflow == pytest.approx(autograd_gradflow(model, probe, masks), rel=1e-5)

@@ -95,17 +95,17 @@ def test_allr_reads_how_far_the_prune_moved_the_weights():
     name = next(iter(before))
     after = {name: torch.tensor([[False, True, True, True]])}  # removed the 1.0 of ||w|| = 5
     dense = {"steps": 100, "lr": 0.1, "schedule": {"name": "step"}}
-    lr = retraining_lr({"lr": "allr"}, 0.1, model, before, after, 1, 100, dense)
+    lr = retraining_lr("allr", 0.1, model, before, after, 1, 100, dense)
     assert lr == pytest.approx(0.1 * (1 / 5) / math.sqrt(1 / 4))  # moved 0.2, s = 1 of 4 survivors
-    assert retraining_lr({"lr": 0.01}, 0.1, model, before, after, 1, 100, dense) == 0.01
-    assert retraining_lr({}, 0.1, model, before, after, 1, 100, dense) == 0.1
-    assert retraining_lr({"lr": "final"}, 0.1, model, before, after, 1, 100, dense) == pytest.approx(0.001)
+    assert retraining_lr(0.01, 0.1, model, before, after, 1, 100, dense) == 0.01
+    assert retraining_lr(None, 0.1, model, before, after, 1, 100, dense) == 0.1
+    assert retraining_lr("final", 0.1, model, before, after, 1, 100, dense) == pytest.approx(0.001)
     # BIMP's norm is over every weight and bias: a bias of 5 doubles ||theta||^2 and divides `moved` by sqrt 2
     biased = nn.Sequential(nn.Linear(4, 1))
     with torch.no_grad():
         biased[0].weight.copy_(model[0].weight)
         biased[0].bias.fill_(5.0)
-    lr = retraining_lr({"lr": "allr"}, 0.1, biased, before, after, 1, 100, dense)
+    lr = retraining_lr("allr", 0.1, biased, before, after, 1, 100, dense)
     assert lr == pytest.approx(0.1 * (1 / math.sqrt(50)) / math.sqrt(1 / 4))
 
 

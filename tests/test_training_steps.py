@@ -129,7 +129,7 @@ def test_rewind_dense_init_none(dense, tmp_path):
         model, masks = env.load(load_model_file(dense / "model.pt"))
         from infcop.science.pruners import prune
         new = prune(model, masks, base["pruner"])
-        steps_mod.rewinder(steps_mod.rewind_state(dict(base, rewind=rewind), dense, "digits", "small_cnn"),
+        steps_mod.rewinder(steps_mod.rewind_state(rewind, dense, "digits", "small_cnn"),
                            new)(model)
         w = prunable(model)["features.0.weight"]
         assert torch.equal(w, ref["features.0.weight"] * new["features.0.weight"]), rewind
@@ -294,8 +294,7 @@ def test_rewind_point_is_the_dense_run_after_k_epochs(tmp_path, monkeypatch):
     assert all(torch.equal(got[k], want[k]) for k in want)
     assert not torch.equal(got["features.0.weight"], states[("resume.pt", 3)]["features.0.weight"])
     # a method that rewinds there starts its retraining from exactly these weights
-    method = dict(LTH, rewind={"epoch": 2})
-    new = steps_mod.rewind_state(method, tmp_path / "dense", "digits", "small_cnn")
+    new = steps_mod.rewind_state({"epoch": 2}, tmp_path / "dense", "digits", "small_cnn")
     assert all(torch.equal(new[k], want[k]) for k in want)
 
 

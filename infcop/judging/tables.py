@@ -64,29 +64,30 @@ def threshold_columns() -> list[tuple[str, str, str]]:
             if p.kind in ("number", "integer") and (p.required or p.optional)]
 
 
-def recipe(m: dict, settings: dict | None = None) -> str:
-    """A method's retraining recipe: rewind point, learning-rate schedule, (start) rate, and the optimizer
-    when it is not SGD."""
+def recipe(r, settings: dict | None = None) -> str:
+    """A method's retraining recipe (a Method's `recipe`): rewind point, learning-rate schedule, (start) rate,
+    the optimizer when it is not SGD, and gradual pruning."""
+    from ..experiments.method import thaw
     from ..experiments.settings_spec import rewind_label
     from ..science.optimizers import OPTIMIZERS
     from ..science.schedules import resolve_schedule
 
     tr = (settings or {}).get("training", {})
-    sched = resolve_schedule("schedule", m.get("schedule", tr.get("schedule", "constant")))
+    sched = resolve_schedule("schedule", thaw(r.schedule) if r.schedule is not None else tr.get("schedule", "constant"))
 
     def text(v):
         return "/".join(f"{x:g}" for x in v) if isinstance(v, (list, tuple)) else f"{v:g}"
     extra = ",".join(f"{k}={text(v)}" for k, v in sorted(sched.items()) if k != "name" and v)
-    lr = m.get("lr", tr.get("lr"))
+    lr = r.lr if r.lr is not None else tr.get("lr")
     lr_text = "" if lr is None or sched["name"] == "replay" else f" lr {lr if isinstance(lr, str) else f'{lr:g}'}"
-    opt = OPTIMIZERS.resolve("optimizer", m.get("optimizer", tr.get("optimizer", "sgd")))
+    opt = OPTIMIZERS.resolve("optimizer", thaw(r.optimizer) if r.optimizer is not None else tr.get("optimizer", "sgd"))
     opt_text = "" if opt["name"] == "sgd" else ", " + opt["name"] + "".join(
         f" {k}={v:g}" for k, v in sorted(opt.items()) if k != "name" and v != OPTIMIZERS.get(opt["name"]).params[
             OPTIMIZERS.get(opt["name"]).param_names().index(k)].default)
-    gmp = m.get("gmp")
+    gmp = r.gmp
     gmp_text = "" if not gmp else (f", gmp(start={gmp.get('start', 0.0):g},end={gmp.get('end', 0.75):g},"
                                    f"every={gmp.get('every', 100)})")
-    return (f"rewind {rewind_label(m['rewind'])}, {sched['name']}{f'({extra})' if extra else ''}{lr_text}{opt_text}"
+    return (f"rewind {rewind_label(thaw(r.rewind))}, {sched['name']}{f'({extra})' if extra else ''}{lr_text}{opt_text}"
             f"{gmp_text}")
 
 
@@ -103,9 +104,11 @@ def pruner_label(spec: dict) -> str:
     return f"{spec['name']}({args})"
 
 
-def control_group(m: dict, settings: dict | None = None) -> str:
+def control_group(method, settings: dict | None = None) -> str:
     """What a method's fixed-budget controls must share with it: the pruner and the retraining recipe."""
-    return f"{pruner_label(m['pruner'])} {recipe(m, settings)}"
+    from ..experiments.method import thaw
+
+    return f"{pruner_label(thaw(method.pruner))} {recipe(method.recipe, settings)}"
 
 
 def _threshold_text(s: dict) -> str:
@@ -121,17 +124,18 @@ def method_table(methods: dict, settings: dict, effective: dict | None = None):
     """One row per preset: its pruner, criteria, thresholds (as given and as used) and effective budget."""
     import pandas as pd
 
-    from ..experiments.config import check_method
+    from ..experiments.method import resolve_method, thaw
     from ..experiments.settings_spec import rewind_label
     from ..science.stopping import criteria_of, mask_window, reads_noise_floor
 
     rows = []
     for name, preset in methods.items():
-        m = check_method(name, preset)
-        by = {s["name"]: s for s in m["stop"]}
-        crits = criteria_of(m["stop"])
-        row = {"method": name, "description": m.get("description", ""), "pruner": m["pruner"]["name"],
-               "scope": m["pruner"].get("scope", ""), "stops": "+".join(s["name"] for s in m["stop"])}
+        m = resolve_method(name, preset, settings["training"])
+        stop = thaw(m.stop)
+        by = {s["name"]: s for s in stop}
+        crits = criteria_of(stop)
+        row = {"method": name, "description": m.preset.get("description", ""), "pruner": m.pruner["name"],
+               "scope": m.pruner.get("scope", ""), "stops": "+".join(s["name"] for s in stop)}
         for column, criterion, param in threshold_columns():
             v = by.get(criterion, {}).get(param, math.nan)
             row[column] = v if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
@@ -140,18 +144,18 @@ def method_table(methods: dict, settings: dict, effective: dict | None = None):
             row[f"{crit}_epsilon_effective"] = (effective or {}).get((name, crit), math.nan)
         row["infoflow_measure"] = by["infoflow"].get("measure", "") if "infoflow" in by else ""
         control = all(c.name == "budget" for c in crits)
-        row.update({"max_epochs": m.get("max_epochs", settings["training"]["max_epochs"]),
-                    "min_epochs": m.get("min_epochs", settings["training"]["min_epochs"]),
-                    "rewind": rewind_label(m["rewind"]), "recipe": recipe(m, settings), "control": control,
+        row.update({"max_epochs": m.max_epochs, "min_epochs": m.min_epochs,
+                    "rewind": rewind_label(thaw(m.recipe.rewind)), "recipe": recipe(m.recipe, settings),
+                    "control": control,
                     "control_group": control_group(m, settings), "mask_window": mask_window(crits),
                     "needs_flows": any(c.needs_flows for c in crits),
                     # what else only this method pays for at train-dense: noise floors, a rewind point
                     # (`auto` compares with the floor; `recover` and `patience` on flows are armed by it)
                     "needs_noise_floor": any(reads_noise_floor(c) for c in crits),
-                    "rewind_epochs": m["rewind"]["epoch"] if isinstance(m["rewind"], dict) else 0,
+                    "rewind_epochs": m.recipe.rewind_epoch,
                     "early_stopping": bool(crits) and all(c.name in ("accuracy", "patience", "budget") for c in crits)
                                       and any(c.name in ("accuracy", "patience") for c in crits),
-                    "spec": json.dumps(m["pruner"], sort_keys=True)})
+                    "spec": json.dumps(thaw(m.pruner), sort_keys=True)})
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import InfcopError
+from ..experiments.method import resolve_method
 
 TRAINING_RULES = ("train_dense", "rewind_point", "imp_iteration", "evaluate")
 REPORT_RULES = ("tables", "summary_page", "figure", "similarity")
@@ -123,15 +124,14 @@ def job_epochs(rule: str, config: dict, wildcards: dict) -> float:
         return int(wildcards["epoch"])
     if rule not in ("imp_iteration", "evaluate"):
         raise InfcopError(f"no size for rule '{rule}': known {', '.join(TRAINING_RULES)}")
-    method = config["methods"][wildcards["method"]]
+    method = resolve_method(wildcards["method"], config["methods"][wildcards["method"]], tr)
     if rule == "imp_iteration":
-        budget = float(method.get("max_epochs", tr["max_epochs"]))
-        anneal = method.get("anneal_on_stop")
-        extra = anneal.get("share", 1) * budget if isinstance(anneal, dict) else float(anneal or 0)
+        budget, anneal = float(method.max_epochs), method.recipe.anneal or {}
+        extra = anneal["share"] * budget if "share" in anneal else float(anneal.get("epochs", 0))
         return math.ceil(budget + extra)
     # evaluate: every iteration on the test split (a forward pass: about a third of a training step), the
     # ticket, and final_epochs of retraining when asked for
-    iterations = method.get("iterations", config["experiment"]["iterations"])
+    iterations = method.iterations or config["experiment"]["iterations"]
     test = test_examples(wildcards["dataset"], config["data"])
     train = train_examples(wildcards["dataset"], config["data"])
     return (iterations + 1) * test / max(train, 1) / 3 + tr.get("final_epochs", 0)

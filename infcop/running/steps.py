@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -16,7 +17,7 @@ from .. import InfcopError
 from . import layout as L
 from .checkpoints import (ARCH_ARGS, TICKET_FORMAT, EpochCheckpoint, load_json, load_model_file, model_record,
                           save_json, save_text, save_torch)
-from ..experiments.config import check_method
+from ..experiments.method import resolve_method, thaw
 from ..experiments.experiment import stage_settings
 from .faults import kill_point
 from .job import Env, Run
@@ -121,11 +122,10 @@ def reinit_seed(seed: int) -> int:
     return seed * 1_000_003 + 999_983
 
 
-def rewind_state(method: dict, dense_dir: Path, dataset: str, arch: str, seed: int | None = None, data=None):
-    """The weights the survivors go back to: the trained dense ones, the random init, the dense network
-    after k epochs ({epoch: k}), a fresh random init from another seed (`reinit`: Frankle & Carbin's
-    control, which needs the run's `seed` and its `data` for the network's shape), or none."""
-    rewind = method["rewind"]
+def rewind_state(rewind, dense_dir: Path, dataset: str, arch: str, seed: int | None = None, data=None):
+    """The weights the survivors go back to (a recipe's `rewind`): the trained dense ones, the random init, the
+    dense network after k epochs ({epoch: k}), a fresh random init from another seed (`reinit`: Frankle &
+    Carbin's control, which needs the run's `seed` and its `data` for the network's shape), or none."""
     if rewind == "none":
         return None
     if rewind == "reinit":
@@ -133,22 +133,21 @@ def rewind_state(method: dict, dense_dir: Path, dataset: str, arch: str, seed: i
             torch.manual_seed(reinit_seed(seed))
             fresh = build_model(arch, data.in_channels, data.num_classes, data.image_size)
         return {k: v.detach() for k, v in fresh.state_dict().items()}
-    name = L.rewind_file(rewind["epoch"]) if isinstance(rewind, dict) else L.MODEL if rewind == "dense" else L.INIT
+    name = L.rewind_file(rewind["epoch"]) if isinstance(rewind, Mapping) else L.MODEL if rewind == "dense" else L.INIT
     return load_model_file(Path(dense_dir) / name, dataset, arch)["state"]
 
 
-def prune_seed(seed: int, iteration: int, pruner: dict | None = None) -> int:
+def prune_seed(seed: int, iteration: int, pruner: Mapping | None = None) -> int:
     """What a random pruner draws from: the run's seed and the iteration, nothing else; the run's seed alone
     for a pruner that draws once (`draw: once`)."""
     return seed * 1_000_003 + (0 if (pruner or {}).get("draw") == "once" else iteration)
 
 
-def retraining_lr(method: dict, lr_max: float, model, before: dict, after: dict, budget: float,
+def retraining_lr(lr, lr_max: float, model, before: dict, after: dict, budget: float,
                   dense_epochs: int, dense: dict) -> float:
-    """The retraining's (start) rate: the preset's `lr`; `lr: final`, the dense run's last rate (fine-tuning);
-    ALLR's from how much this prune moved the network it pruned (`lr: allr`, lr_max = training.lr, the dense
-    run's rate); or training.lr. `dense`: the dense run's {'steps', 'lr', 'schedule'}."""
-    lr = method.get("lr")
+    """The retraining's (start) rate from a recipe's `lr`: a number; `final`, the dense run's last rate
+    (fine-tuning); ALLR's from how much this prune moved the network it pruned (`allr`, lr_max = training.lr,
+    the dense run's rate); or None, training.lr. `dense`: the dense run's {'steps', 'lr', 'schedule'}."""
     if lr == "final":
         return final_rate(dense)
     if lr != "allr":
@@ -178,10 +177,11 @@ def rewinder(state, masks):
 
 
 @holding("imp-iteration")  # one writer per stage: see infcop.running.locks
-def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: dict, settings: dict,
+def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, preset: dict, settings: dict,
                   iteration: int, dense_dir, previous_dir, out_dir, threads=None) -> dict:
     """Prune iteration k-1's network, rewind, retrain with the method's stop criteria, save iteration k."""
-    method = check_method(method_name, method)
+    method = resolve_method(method_name, preset, settings["training"])
+    recipe = method.recipe
     dense_dir, previous_dir, out = Path(dense_dir), Path(previous_dir), Path(out_dir)
     if iteration < 1:
         raise InfcopError(f"--iteration must be >= 1, got {iteration}")
@@ -193,29 +193,29 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
     prev_model, prev_masks = env.load(prev_obj)
     reference, _ = env.load(dense_obj)
     checkpoint = EpochCheckpoint(out / L.RESUME, fingerprint(
-        "imp", run.meta(), stage_settings(settings, "iteration", method), env.data.content_hash,
+        "imp", run.meta(), stage_settings(settings, "iteration", thaw(method.preset)), env.data.content_hash,
         previous_dir / L.MODEL, dense_dir / L.MODEL))
-    draw = prune_seed(seed, iteration, method["pruner"])
-    rewound = rewind_state(method, dense_dir, dataset, arch, seed, env.data)  # also what SNIP/SynFlow score
+    draw = prune_seed(seed, iteration, method.pruner)
+    rewound = rewind_state(recipe.rewind, dense_dir, dataset, arch, seed, env.data)  # also what SNIP/SynFlow score
     t0 = time.perf_counter()
-    if method.get("gmp"):  # gradual pruning: the training itself prunes (infcop.science.gmp)
+    if method.gradual:  # gradual pruning: the training itself prunes (infcop.science.gmp)
         masks = {k: v.clone().to(env.device) for k, v in prev_masks.items()}
     else:
-        masks = {k: v.to(env.device) for k, v in prune(prev_model, prev_masks, method["pruner"], seed=draw,
+        masks = {k: v.to(env.device) for k, v in prune(prev_model, prev_masks, thaw(method.pruner), seed=draw,
                                                        data=env.data, rewind=rewound, iteration=iteration,
-                                                       iterations=method.get("iterations")).items()}
+                                                       iterations=method.iterations).items()}
     prune_s = time.perf_counter() - t0
-    max_epochs = method.get("max_epochs", env.tr["max_epochs"])
+    max_epochs = method.max_epochs
     dense_run = {"epochs": settings["dense"]["epochs"], "lr": env.tr["lr"],
                  "schedule": resolve_schedule("training.schedule", env.tr["schedule"])}
     per_epoch = steps_per_epoch(env.data, env.tr["batch_size"], env.tr.get("passes", 1))
-    lr = retraining_lr(method, env.tr["lr"], prev_model, prev_masks, masks, max_epochs, settings["dense"]["epochs"],
+    lr = retraining_lr(recipe.lr, env.tr["lr"], prev_model, prev_masks, masks, max_epochs, settings["dense"]["epochs"],
                        {**dense_run, "steps": dense_run["epochs"] * per_epoch})
-    schedule = Schedule(criteria_of(method["stop"]), max_epochs, method.get("min_epochs", env.tr["min_epochs"]),
-                        epoch0=True, lr_schedule=method.get("schedule"), lr=lr, pruner=method["pruner"], seed=draw,
-                        dense=dense_run, anneal=method.get("anneal_on_stop"), optimizer=method.get("optimizer"))
-    if method.get("gmp"):
-        schedule.gmp = GradualPruner(method["gmp"], method["pruner"], schedule.horizon_steps(per_epoch),
+    schedule = Schedule(criteria_of(thaw(method.stop)), max_epochs, method.min_epochs, epoch0=True,
+                        lr_schedule=thaw(recipe.schedule), lr=lr, pruner=thaw(method.pruner), seed=draw,
+                        dense=dense_run, anneal=thaw(recipe.anneal), optimizer=thaw(recipe.optimizer))
+    if method.gradual:
+        schedule.gmp = GradualPruner(thaw(recipe.gmp), thaw(method.pruner), schedule.horizon_steps(per_epoch),
                                      remaining_fraction(prev_masks), seed=draw)
     model = prev_model
     restore = restore_metric(schedule.criteria)
@@ -239,12 +239,12 @@ def imp_iteration(dataset: str, arch: str, seed: int, method_name: str, method: 
                "val_accuracy": last["val_accuracy"] if restored is None else result["best"]["val_accuracy"],
                "restored_epoch": restored,
                "epoch0_val_accuracy": history[0]["val_accuracy"], "stopped_early_vs_accuracy": early,
-               "flows_charged": needs_flows(method["stop"]),
+               "flows_charged": needs_flows(thaw(method.stop)),
                "train_seconds": _summed(history, "train_seconds") + prune_s,
                "flow_seconds": _summed(history, "flow_seconds"),
                "mask_seconds": float(sum(h.get("mask_seconds", 0.0) for h in history)), "lr_start": lr,
-               "reinit_seed": reinit_seed(seed) if method["rewind"] == "reinit" else None,
-               "method_spec": method, "device": str(env.device),
+               "reinit_seed": reinit_seed(seed) if recipe.rewind == "reinit" else None,
+               "method_spec": thaw(method.preset), "device": str(env.device),
                "layers": dense_metrics["layers"], "pairs": dense_metrics["pairs"], "epochs": history}
     save_torch(model_record(model, masks, env.model_meta(run)), out / L.MODEL)
     save_json(metrics, out / L.METRICS)
@@ -277,14 +277,14 @@ def ticket_source(dense_dir, iteration_dirs: list, level: str, out_dir) -> Path:
 
 
 @holding("ticket")  # one writer per stage: see infcop.running.locks
-def export_ticket(dataset: str, arch: str, seed: int, method_name: str, method: dict, settings: dict,
+def export_ticket(dataset: str, arch: str, seed: int, method_name: str, preset: dict, settings: dict,
                   dense_dir, level_dir, out_dir, threads=None, env: Env | None = None) -> dict:
     """The sparse network in `level_dir` (the run's last iteration, or any level: ticket_source) as ticket.pt.
     With training.final_epochs > 0 its mask is retrained from the rewind point for that many epochs, so
     that every method's ticket gets equal training. The ticket holds all that infcop.load_ticket needs to
     run it on raw inputs outside infcop: the architecture (and its plugin), the input normalisation, the
     mask, the level and the recipe."""
-    method = check_method(method_name, method)
+    method = resolve_method(method_name, preset, settings["training"])
     dense_dir, level_dir, out = Path(dense_dir), Path(level_dir), Path(out_dir)
     level_obj = load_model_file(level_dir / L.MODEL, dataset, arch)
     iteration = int(level_obj["meta"]["iteration"])
@@ -295,18 +295,18 @@ def export_ticket(dataset: str, arch: str, seed: int, method_name: str, method: 
     history = []
     if final_epochs > 0:
         checkpoint = EpochCheckpoint(out / L.TICKET_RESUME, fingerprint(
-            "ticket", run.meta(), stage_settings(settings, "ticket", method), env.data.content_hash,
+            "ticket", run.meta(), stage_settings(settings, "ticket", thaw(method.preset)), env.data.content_hash,
             level_dir / L.MODEL))
         schedule = Schedule(criteria_of([{"name": "budget"}]), final_epochs, final_epochs)
         history = retrain(env, run, model, masks, schedule, checkpoint, measure=False,
-                          initial=rewinder(rewind_state(method, dense_dir, dataset, arch, seed, env.data),
+                          initial=rewinder(rewind_state(method.recipe.rewind, dense_dir, dataset, arch, seed, env.data),
                                            masks))["history"]
     base, remaining = env.model_meta(run), remaining_fraction(masks)
     meta = {**base, "iteration": iteration, "registry_name": arch, "final_epochs": final_epochs,
             "architecture": {"name": arch, "args": {k: base[k] for k in ARCH_ARGS}, "plugin": arch_plugin(arch)},
             "normalisation": {"mean": env.data.mean.detach().cpu(), "std": env.data.std.detach().cpu()},
             "level": {"iteration": iteration, "remaining_weights": remaining},
-            "recipe": {"method": method_name, "preset": method, "final_epochs": final_epochs}}
+            "recipe": {"method": method_name, "preset": thaw(method.preset), "final_epochs": final_epochs}}
     record = model_record(model, masks, meta)
     record["format"] = TICKET_FORMAT
     info = {**run.meta(), "iteration": iteration, "remaining_weights": remaining,
