@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 from .style import BAND_ALPHA, new_figure
 
@@ -109,3 +110,24 @@ def panel_grid(n: int, w: float = 4.6, h: float = 3.3, max_cols: int = 3):
     for ax in flat[n:]:
         ax.set_axis_off()
     return fig, flat[:n]
+
+
+def accuracy_range(ax, frame: pd.DataFrame, methods: pd.DataFrame) -> None:
+    """An accuracy panel's range from the runs that are retrained (`frame`: method, iteration, v in %): a 0-epoch control (pruned, never
+    retrained) can sit tens of points below and would squash every other method into the top of the panel;
+    it runs off the bottom, named there."""
+    budget = pd.to_numeric(methods.get("max_epochs"), errors="coerce") if "max_epochs" in methods else None
+    if budget is None:
+        return
+    zero = set(methods.loc[methods["control"].astype(bool) & (budget == 0), "method"]) & set(frame["method"])
+    rest = frame[~frame["method"].isin(zero)].groupby(["method", "iteration"])["v"].mean()
+    if not zero or rest.empty:
+        return
+    low = frame[frame["method"].isin(zero)]["v"].min()
+    lo, hi = float(rest.min()), float(rest.max())
+    if low >= lo:
+        return
+    pad = 0.1 * ((hi - lo) or 1.0)
+    ax.set_ylim(lo - pad, min(100.0, hi + pad))
+    ax.annotate(f"below: {', '.join(sorted(zero))} (no retraining; down to {low:.1f}%)", (0.01, 0.02),
+                xycoords="axes fraction", fontsize=6.5, color="0.3")

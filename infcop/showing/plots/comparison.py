@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import data as D
-from .axes import int_ticks, percent_log_axis
+from .axes import accuracy_range, int_ticks, percent_log_axis
 from .stats import mean_curve, method_styles, n_seeds, shows_band, spread_note, t_errorbar
 from .style import figure_fn, legend_below, method_handles, method_order, new_figure, no_data, panel_title
 
@@ -70,30 +70,9 @@ def comparison(tables_dir: Path):
             axes[r, j].set_xlabel("IMP iteration" if r == nr - 1 else "")
         axes[r, 1].set_ylim(bottom=0)
         int_ticks(axes[r, 1], "y")
-        _accuracy_range(axes[r, 0], frames[0][0], methods)
+        accuracy_range(axes[r, 0], frames[0][0], methods)
     legend_below(fig, method_handles(order, colors, markers) + handles)
     return fig
-
-
-def _accuracy_range(ax, frame: pd.DataFrame, methods: pd.DataFrame) -> None:
-    """The accuracy panel's range from the runs that are retrained: a 0-epoch control (pruned, never
-    retrained) can sit tens of points below and would squash every other method into the top of the panel;
-    it runs off the bottom, named there."""
-    budget = pd.to_numeric(methods.get("max_epochs"), errors="coerce") if "max_epochs" in methods else None
-    if budget is None:
-        return
-    zero = set(methods.loc[methods["control"].astype(bool) & (budget == 0), "method"]) & set(frame["method"])
-    rest = frame[~frame["method"].isin(zero)].groupby(["method", "iteration"])["v"].mean()
-    if not zero or rest.empty:
-        return
-    low = frame[frame["method"].isin(zero)]["v"].min()
-    lo, hi = float(rest.min()), float(rest.max())
-    if low >= lo:
-        return
-    pad = 0.1 * ((hi - lo) or 1.0)
-    ax.set_ylim(lo - pad, min(100.0, hi + pad))
-    ax.annotate(f"below: {', '.join(sorted(zero))} (no retraining; down to {low:.1f}%)", (0.01, 0.02),
-                xycoords="axes fraction", fontsize=6.5, color="0.3")
 
 
 @figure_fn

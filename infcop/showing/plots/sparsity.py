@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from . import data as D
-from .axes import band, panel_grid, percent_log_axis
+from .axes import accuracy_range, band, panel_grid, percent_log_axis
 from .stats import SEED_ALPHA, SEED_LW, mean_ci, method_styles, n_seeds, shows_band, spread_note
 from .style import figure_fn, legend_below, method_handles, new_figure, no_data, panel_title
 
@@ -73,6 +73,7 @@ def accuracy(tables_dir: Path):
             if len(dense):
                 ax.axhline(dense.mean() * 100, color="black", ls="--", lw=1)
             percent_log_axis(ax, xs, "x", reverse=True)
+            accuracy_range(ax, p.assign(v=p["test_accuracy"] * 100), methods)  # a 0-epoch control runs off, named
             ax.set_xlabel(label)
             ax.set_ylabel("test accuracy (%)")
             ax.set_title(panel_title(ds, arch))
