@@ -10,7 +10,7 @@ from infcop.running import cluster as infcop_cluster
 from infcop.running import layout as L
 from infcop.running.checkpoints import save_text
 from infcop.showing.plots import FIGURES, figure_outputs
-from infcop.experiments.settings_spec import rewind_epoch
+from infcop.experiments.method import resolve_method
 from infcop.science.data import DATASETS
 from infcop.experiments.experiment import (
     RECORD,
@@ -140,14 +140,16 @@ def stage_key(stage):
     return lambda wc: key_of(config_stage_settings(config, stage, getattr(wc, "method", None)))
 
 
+@functools.lru_cache(maxsize=None)
+def method_of(name):
+    """The method `name`, resolved once (infcop.experiments.method): what the rules plan from."""
+    return resolve_method(name, config["methods"][name], config["training"])
+
+
 def rewind_input(wildcards):
     """The dense network after k epochs, for a method that rewinds there ({epoch: k}); else nothing."""
-    k = rewind_epoch(config["methods"][wildcards.method])
-    return (
-        []
-        if k is None
-        else [f"{LAYOUT.dense(wildcards.dataset, wildcards.arch, wildcards.seed)}/" f"{L.rewind_file(k)}"]
-    )
+    k = method_of(wildcards.method).recipe.rewind_epoch
+    return [f"{LAYOUT.dense(wildcards.dataset, wildcards.arch, wildcards.seed)}/{L.rewind_file(k)}"] if k else []
 
 
 def runs():
@@ -160,8 +162,8 @@ def previous_model(wildcards):
 
 
 def iterations_of(method):
-    """A method's IMP iterations: its preset's `iterations` (one-shot: 1), else the experiment's."""
-    return config["methods"][method].get("iterations", K)
+    """A method's IMP iterations: its own (one-shot: 1), else the experiment's."""
+    return method_of(method).iterations or K
 
 
 def iteration_dirs(wildcards):
