@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import InfcopError
+from .layout import METRICS, Layout
 from ..experiments.method import resolve_method
 
 TRAINING_RULES = ("train_dense", "rewind_point", "imp_iteration", "evaluate")
@@ -161,27 +162,29 @@ def read_benchmark(path) -> tuple[float, float] | None:
         return None
 
 
+# each training rule's stage in the results layout (infcop.running.layout), and its job-specific wildcard
+STAGES = {"train_dense": ("dense", None), "rewind_point": ("rewind", "epoch"),
+          "imp_iteration": ("iteration", "k"), "evaluate": ("evaluate", None)}
+
+
 def benchmark_patterns(root: str, rule: str, wildcards: dict) -> list[str]:
     """Where a previous run of the same experiment measured this job, most specific first: the job's own
     benchmark file, then those of the same rule for the same data set and architecture (and method)."""
-    w = wildcards
-    base = f"{root}/benchmarks/{w['dataset']}/{w['arch']}"
-    if rule == "train_dense":
-        return [f"{base}/seed{w['seed']}/dense.tsv", f"{base}/seed*/dense.tsv"]
-    if rule == "rewind_point":
-        return [f"{base}/seed{w['seed']}/dense_epoch{w['epoch']}.tsv", f"{base}/seed*/dense_epoch{w['epoch']}.tsv"]
-    if rule == "imp_iteration":
-        return [f"{base}/seed{w['seed']}/{w['method']}/iter{w['k']}.tsv", f"{base}/seed*/{w['method']}/iter*.tsv"]
-    if rule == "evaluate":
-        return [f"{base}/seed{w['seed']}/{w['method']}/evaluate.tsv", f"{base}/seed*/{w['method']}/evaluate.tsv"]
-    return []
+    if rule not in STAGES:
+        return []
+    stage, own = STAGES[rule]
+    w, layout = wildcards, Layout(root)
+    k = w.get(own) if own else None
+    return [layout.benchmark(w["dataset"], w["arch"], w["seed"], stage, w.get("method"), k),
+            layout.benchmark(w["dataset"], w["arch"], "*", stage, w.get("method"), "*" if rule == "imp_iteration" else k)]
 
 
 def _recorded_device(root: str, wildcards: dict) -> str | None:
     """The device the run's dense network was trained on ('cpu', 'cuda:0', ...), from its metrics.json."""
     import json
 
-    path = Path(root) / wildcards["dataset"] / wildcards["arch"] / f"seed{wildcards['seed']}" / "dense" / "metrics.json"
+    w = wildcards
+    path = Path(Layout(root).dense(w["dataset"], w["arch"], w["seed"])) / METRICS
     try:
         return str(json.loads(path.read_text()).get("device") or "") or None
     except (OSError, ValueError, AttributeError):
